@@ -1,0 +1,281 @@
+"""The streaming counts accumulator.
+
+Everything bceweights knows about a label set is a sum, so counts from a chunk, a file, a worker
+process or a Dask partition merge by plain addition (:meth:`Counts.merge`), in any order, with the same
+result. A :class:`Counts` never keeps rows: memory is O(C) (O(C²) with co-occurrence), whatever the
+size of the data.
+
+Definitions (per class c):
+
+* ``pos[c]``: positives, the sum of y over samples (pixels for masks) where y is not ignored; a soft
+  label y in [0, 1] adds y.
+* ``neg[c]``: negatives, the sum of 1 - y over the same samples. Negatives are counted **per class**:
+  a row whose column c is 0 is a negative of c, whatever its other columns hold.
+* ``ignored[c]``: values that count as neither (uncertain under ``ignore``, blanks under ``ignore``,
+  ``--ignore-value``, void pixels).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+_PER_CLASS = ("pos", "neg", "ignored", "missing", "uncertain", "soft")
+
+
+def _zeros(n: int) -> np.ndarray:
+    return np.zeros(n, dtype=np.float64)
+
+
+@dataclass
+class Counts:
+    """Per-class sums over a label set; merge by addition.
+
+    >>> import numpy as np
+    >>> c = Counts(["cat", "dog"])
+    >>> c.update(np.array([[1, 0], [1, 1], [0, 0]]))
+    >>> c.pos.tolist(), c.neg.tolist(), c.samples
+    ([2.0, 1.0], [1.0, 2.0], 3)
+    """
+
+    classes: list[str]
+    pos: np.ndarray = field(default=None)  # type: ignore[assignment]
+    neg: np.ndarray = field(default=None)  # type: ignore[assignment]
+    ignored: np.ndarray = field(default=None)  # type: ignore[assignment]
+    missing: np.ndarray = field(default=None)  # type: ignore[assignment]
+    uncertain: np.ndarray = field(default=None)  # type: ignore[assignment]
+    soft: np.ndarray = field(default=None)  # type: ignore[assignment]
+    samples: int = 0
+    no_positive: int = 0
+    pixels: int = 0
+    spatial_ndim: int = 0
+    image_count: np.ndarray | None = None
+    cooccurrence: np.ndarray | None = None
+
+    def __post_init__(self) -> None:
+        self.classes = [str(c) for c in self.classes]
+        if len(set(self.classes)) != len(self.classes):
+            dupes = sorted({c for c in self.classes if self.classes.count(c) > 1})
+            raise ValueError(f"duplicate class names: {dupes}")
+        n = len(self.classes)
+        for name in _PER_CLASS:
+            value = getattr(self, name)
+            setattr(self, name, _zeros(n) if value is None else np.asarray(value, dtype=np.float64).copy())
+        if self.image_count is not None:
+            self.image_count = np.asarray(self.image_count, dtype=np.int64).copy()
+        if self.cooccurrence is not None:
+            self.cooccurrence = np.asarray(self.cooccurrence, dtype=np.float64).copy()
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.classes)
+
+    @property
+    def valid(self) -> np.ndarray:
+        """Per class, the samples (pixels) that counted: ``pos + neg``."""
+        return self.pos + self.neg
+
+    def track_cooccurrence(self) -> Counts:
+        """Start counting label pairs (C×C); only meaningful before the first update."""
+        if self.cooccurrence is None:
+            self.cooccurrence = np.zeros((self.num_classes, self.num_classes), dtype=np.float64)
+        return self
+
+    def update(self, labels: np.ndarray) -> None:
+        """Add a batch of labels shaped ``[n, C]``.
+
+        Values are in [0, 1]; NaN marks an ignored value (it counts as neither positive nor negative).
+        Value policies (uncertain, missing, sentinels) are applied before, by the readers.
+        """
+        labels = np.asarray(labels)
+        if labels.ndim != 2 or labels.shape[1] != self.num_classes:
+            raise ValueError(f"expected a batch shaped [n, {self.num_classes}], got {list(labels.shape)}")
+        n = labels.shape[0]
+        if n == 0:
+            return
+        if labels.dtype.kind in "biu":
+            y = labels.astype(np.float32, copy=False)
+            nan_mask = None
+        else:
+            y = labels.astype(np.float64, copy=False)
+            nan_mask = np.isnan(y)
+            if nan_mask.any():
+                self.ignored += nan_mask.sum(axis=0)
+                y = np.where(nan_mask, 0.0, y)
+            else:
+                nan_mask = None
+            is_soft = (y > 0) & (y < 1)
+            if is_soft.any():
+                self.soft += is_soft.sum(axis=0)
+        pos = y.sum(axis=0, dtype=np.float64)
+        valid = np.full(self.num_classes, n, dtype=np.float64)
+        if nan_mask is not None:
+            valid -= nan_mask.sum(axis=0)
+        self.pos += pos
+        self.neg += valid - pos
+        self.samples += n
+        self.no_positive += int(np.count_nonzero(y.sum(axis=1) == 0))
+        if self.cooccurrence is not None:
+            yf = y.astype(np.float32, copy=False)
+            self.cooccurrence += (yf.T @ yf).astype(np.float64)
+
+    def add(
+        self,
+        *,
+        pos: Sequence[float] | np.ndarray,
+        neg: Sequence[float] | np.ndarray,
+        ignored: Sequence[float] | np.ndarray | None = None,
+        samples: int = 0,
+        pixels: int = 0,
+        no_positive: int = 0,
+        image_count: Sequence[int] | np.ndarray | None = None,
+    ) -> None:
+        """Add totals computed elsewhere (a mask histogram, a column sum)."""
+        self.pos += np.asarray(pos, dtype=np.float64)
+        self.neg += np.asarray(neg, dtype=np.float64)
+        if ignored is not None:
+            self.ignored += np.asarray(ignored, dtype=np.float64)
+        self.samples += int(samples)
+        self.pixels += int(pixels)
+        self.no_positive += int(no_positive)
+        if image_count is not None:
+            if self.image_count is None:
+                self.image_count = np.zeros(self.num_classes, dtype=np.int64)
+            self.image_count += np.asarray(image_count, dtype=np.int64)
+
+    def extend_classes(self, names: Iterable[str]) -> None:
+        """Append classes not seen so far (label lists, index masks); their counts start at zero."""
+        new = [str(n) for n in names if str(n) not in set(self.classes)]
+        new = list(dict.fromkeys(new))
+        if not new:
+            return
+        k = len(new)
+        for name in _PER_CLASS:
+            setattr(self, name, np.concatenate([getattr(self, name), _zeros(k)]))
+        # A new class has been a negative in every valid sample (pixel) already counted.
+        self.neg[-k:], self.ignored[-k:] = self._baseline_for_new_class(n_old=len(self.classes))
+        if self.image_count is not None:
+            self.image_count = np.concatenate([self.image_count, np.zeros(k, dtype=np.int64)])
+        if self.cooccurrence is not None:
+            grown = np.zeros((self.num_classes + k, self.num_classes + k))
+            grown[: self.num_classes, : self.num_classes] = self.cooccurrence
+            self.cooccurrence = grown
+        self.classes = self.classes + new
+
+    def _baseline_for_new_class(self, n_old: int | None = None) -> tuple[float, float]:
+        """(negatives, ignored) of a class first seen now: every valid sample counted so far was a
+        negative of it. For masks, void pixels are void for every class alike."""
+        n_old = self.num_classes if n_old is None else n_old
+        if not self.spatial_ndim:
+            return float(self.samples), 0.0
+        void = float(self.ignored[0]) if n_old else 0.0
+        return float(self.pixels) - void, void
+
+    def reorder(self, classes: Sequence[str]) -> Counts:
+        """The same counts with classes in the given order (all names must be known)."""
+        index = {c: i for i, c in enumerate(self.classes)}
+        unknown = [c for c in classes if c not in index]
+        if unknown or len(classes) != self.num_classes:
+            raise ValueError(f"cannot reorder {self.classes} as {list(classes)}")
+        order = np.array([index[c] for c in classes], dtype=np.int64)
+        out = self.copy()
+        out.classes = list(classes)
+        for name in _PER_CLASS:
+            setattr(out, name, getattr(self, name)[order])
+        if self.image_count is not None:
+            out.image_count = self.image_count[order]
+        if self.cooccurrence is not None:
+            out.cooccurrence = self.cooccurrence[np.ix_(order, order)]
+        return out
+
+    def merge(self, other: Counts) -> Counts:
+        """Add ``other`` into ``self`` (classes matched by name) and return ``self``."""
+        if self.spatial_ndim != other.spatial_ndim and self.samples and other.samples:
+            raise ValueError(
+                f"cannot merge counts of {self.spatial_ndim}-D and {other.spatial_ndim}-D samples"
+            )
+        if other.classes != self.classes:
+            self.extend_classes(other.classes)
+            other = _aligned(other, self)
+        for name in _PER_CLASS:
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        self.samples += other.samples
+        self.pixels += other.pixels
+        self.no_positive += other.no_positive
+        self.spatial_ndim = max(self.spatial_ndim, other.spatial_ndim)
+        if other.image_count is not None:
+            if self.image_count is None:
+                self.image_count = np.zeros(self.num_classes, dtype=np.int64)
+            self.image_count = self.image_count + other.image_count
+        if other.cooccurrence is not None or self.cooccurrence is not None:
+            if self.cooccurrence is None or other.cooccurrence is None:
+                # A partial matrix would be wrong, so drop it rather than report half the pairs.
+                self.cooccurrence = None
+            else:
+                self.cooccurrence = self.cooccurrence + other.cooccurrence
+        return self
+
+    def __add__(self, other: Counts) -> Counts:
+        return self.copy().merge(other)
+
+    def copy(self) -> Counts:
+        return Counts.from_dict(self.to_dict())
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain Python values (lists, ints, floats): JSON- and ``weights_only``-safe."""
+        out: dict[str, Any] = {"classes": list(self.classes)}
+        for name in _PER_CLASS:
+            out[name] = getattr(self, name).tolist()
+        out.update(
+            samples=int(self.samples),
+            no_positive=int(self.no_positive),
+            pixels=int(self.pixels),
+            spatial_ndim=int(self.spatial_ndim),
+            image_count=None if self.image_count is None else self.image_count.tolist(),
+            cooccurrence=None if self.cooccurrence is None else self.cooccurrence.tolist(),
+        )
+        return out
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Counts:
+        known = {"classes", *_PER_CLASS, "samples", "no_positive", "pixels", "spatial_ndim",
+                 "image_count", "cooccurrence"}
+        return cls(**{k: v for k, v in data.items() if k in known})
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Counts):
+            return NotImplemented
+        return self.to_dict() == other.to_dict()
+
+
+def _aligned(other: Counts, target: Counts) -> Counts:
+    """``other`` re-indexed to ``target``'s classes (which include all of other's); absent classes
+    have been negatives in every one of ``other``'s samples."""
+    out = Counts(target.classes, samples=other.samples, no_positive=other.no_positive,
+                 pixels=other.pixels, spatial_ndim=other.spatial_ndim)
+    index = np.array([target.classes.index(c) for c in other.classes], dtype=np.int64)
+    for name in _PER_CLASS:
+        getattr(out, name)[index] = getattr(other, name)
+    absent = np.ones(target.num_classes, dtype=bool)
+    absent[index] = False
+    out.neg[absent], out.ignored[absent] = other._baseline_for_new_class()
+    if other.image_count is not None:
+        out.image_count = np.zeros(target.num_classes, dtype=np.int64)
+        out.image_count[index] = other.image_count
+    if other.cooccurrence is not None:
+        out.cooccurrence = np.zeros((target.num_classes, target.num_classes))
+        out.cooccurrence[np.ix_(index, index)] = other.cooccurrence
+    return out
+
+
+def merge_all(parts: Iterable[Counts]) -> Counts:
+    """Sum an iterable of counts (the reduce step of every engine)."""
+    total: Counts | None = None
+    for part in parts:
+        total = part.copy() if total is None else total.merge(part)
+    if total is None:
+        raise ValueError("nothing to merge")
+    return total

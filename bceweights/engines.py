@@ -1,0 +1,95 @@
+"""Engines decide where readers run; every engine ends in the same merge of counts.
+
+The local engine runs table readers in this process (they stream and use Arrow's threads) and hands
+file-parallel work (masks) to the reader's own worker pool. The Dask engine (``engine="dask"``) runs
+the same per-partition functions on a cluster.
+"""
+
+from __future__ import annotations
+
+import glob
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Protocol
+
+from .counts import Counts
+from .errors import InputError, OptionsError
+from .readers import READERS, ReaderInfo, resolve_format
+from .spec import InputSpec
+
+
+class ProgressSink(Protocol):
+    """Where readers report progress: ``start`` once with a total, then ``advance``."""
+
+    def start(self, total: float, unit: str, description: str) -> None: ...
+
+    def advance(self, amount: float) -> None: ...
+
+
+def expand_paths(paths: Sequence[str | Path], spec: InputSpec) -> list[Path]:
+    """Expand globs and directories into files, in a stable (sorted) order."""
+    known = tuple(ext for info in READERS.values() for ext in info.extensions)
+    out: list[Path] = []
+    for raw in paths:
+        text = str(raw)
+        path = Path(text)
+        if not path.exists() and any(ch in text for ch in "*?["):
+            matches = sorted(Path(p) for p in glob.glob(text, recursive=True) if Path(p).is_file())
+            if not matches:
+                raise InputError(f"{text}: the pattern matches no file")
+            out.extend(matches)
+        elif path.is_dir():
+            files = sorted(p for p in path.rglob("*") if p.is_file() and p.name.lower().endswith(known))
+            if not files:
+                raise InputError(f"{path}: the directory holds no label file",
+                                 hint="pass the files, or a glob such as 'masks/*.png'")
+            out.extend(files)
+        elif not path.exists():
+            raise InputError(f"{path}: no such file or directory")
+        else:
+            out.append(path)
+    if not out:
+        raise OptionsError("no input given", hint="bceweights compute LABELS... (a file, directory or glob)")
+    return out
+
+
+def group_by_reader(paths: Sequence[Path], spec: InputSpec) -> dict[ReaderInfo, list[Path]]:
+    groups: dict[ReaderInfo, list[Path]] = {}
+    for path in paths:
+        groups.setdefault(resolve_format(path, spec.format), []).append(path)
+    kinds = {info.kind for info in groups}
+    if len(kinds) > 1:
+        raise InputError(
+            f"the inputs mix {' and '.join(sorted(kinds))} files; count one kind of labels at a time"
+        )
+    return groups
+
+
+def count_paths(
+    paths: Sequence[str | Path],
+    spec: InputSpec | None = None,
+    *,
+    progress: ProgressSink | None = None,
+    engine: str = "local",
+    scheduler: str | None = None,
+) -> tuple[Counts, list[Path], str]:
+    """Count every input; returns (counts, the files read, the kind of labels)."""
+    spec = spec or InputSpec()
+    files = expand_paths(paths, spec)
+    groups = group_by_reader(files, spec)
+    kind = next(iter(groups)).kind
+    if engine == "dask":
+        from . import dask_engine
+
+        return dask_engine.count_groups(groups, spec, scheduler=scheduler, progress=progress), files, kind
+    if engine != "local":
+        raise OptionsError(f"unknown engine {engine!r}; choose local or dask")
+    total: Counts | None = None
+    if progress is not None:
+        progress.start(sum(p.stat().st_size for p in files), "bytes", "counting")
+    advance = progress.advance if progress is not None else None
+    for info, group in groups.items():
+        counts = info.load().count(group, spec, advance)
+        total = counts if total is None else total.merge(counts)
+    assert total is not None
+    return total, files, kind

@@ -1,0 +1,97 @@
+"""Reader registry: which reader handles a path.
+
+Dispatch order, as in imageio: an explicit ``format`` → the file extension → a content sniff. Reader
+modules are imported only when used, so heavy optional packages load only for their formats.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..errors import InputError, OptionsError
+
+
+@dataclass(frozen=True)
+class ReaderInfo:
+    """A format: its name, the extensions it claims, the module holding ``count(paths, spec)``, and
+    the kind of labels it yields (``table``, ``array`` or ``mask``)."""
+
+    name: str
+    extensions: tuple[str, ...]
+    module: str
+    kind: str
+    description: str
+
+    def load(self):
+        return importlib.import_module(self.module)
+
+
+READERS: dict[str, ReaderInfo] = {}
+
+
+def register(info: ReaderInfo) -> None:
+    READERS[info.name] = info
+
+
+register(ReaderInfo("csv", (".csv", ".csv.gz", ".txt", ".txt.gz", ".csv.bz2"), "bceweights.readers.tables",
+                    "table", "delimited text (CSV, TSV, any delimiter; gzip and bz2 too)"))
+register(ReaderInfo("tsv", (".tsv", ".tsv.gz", ".tab"), "bceweights.readers.tables", "table",
+                    "tab-separated text"))
+register(ReaderInfo("parquet", (".parquet", ".pq"), "bceweights.readers.tables", "table", "Parquet tables"))
+
+
+def _suffix_match(path: Path, extensions: tuple[str, ...]) -> int:
+    name = path.name.lower()
+    return max((len(ext) for ext in extensions if name.endswith(ext)), default=0)
+
+
+def resolve_format(path: Path, explicit: str | None = None) -> ReaderInfo:
+    """The reader for ``path``: explicit name, else the longest matching extension, else a sniff."""
+    if explicit:
+        try:
+            return READERS[explicit.lower()]
+        except KeyError:
+            raise OptionsError(
+                f"unknown --format {explicit!r}; choose one of {', '.join(sorted(READERS))}"
+            ) from None
+    best = max(READERS.values(), key=lambda info: _suffix_match(path, info.extensions))
+    if _suffix_match(path, best.extensions):
+        return best
+    sniffed = _sniff(path)
+    if sniffed is not None:
+        return READERS[sniffed]
+    raise InputError(
+        f"{path}: cannot tell the format from the name or the content",
+        hint=f"pass --format, one of {', '.join(sorted(READERS))}",
+    )
+
+
+_MAGIC = (
+    (b"\x93NUMPY", "npy"),
+    (b"PK\x03\x04", "npz"),
+    (b"\x89PNG\r\n\x1a\n", "png"),
+    (b"II*\x00", "tiff"),
+    (b"MM\x00*", "tiff"),
+    (b"PAR1", "parquet"),
+)
+
+
+def _sniff(path: Path) -> str | None:
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(4096)
+    except OSError:
+        return None
+    for magic, name in _MAGIC:
+        if head.startswith(magic) and name in READERS:
+            return name
+    if head.startswith(b"\x1f\x8b"):
+        return "csv"
+    if head and b"\x00" not in head:
+        text = head.decode("utf-8", errors="replace").lstrip().lower()
+        if text.startswith("@relation") and "arff" in READERS:
+            return "arff"
+        return "csv"
+    return None

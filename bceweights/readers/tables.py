@@ -1,0 +1,531 @@
+"""Label tables: CSV/TSV (any delimiter, gzip/bz2) and Parquet, streamed batch by batch.
+
+Three layouts:
+
+* **wide** multi-hot: one column per class holding 0/1 (or soft values, -1, blanks; see
+  :mod:`bceweights.policy`). Columns come from ``--columns``, ``--classes-file`` or are detected: the
+  numeric columns whose values in the first block are all in {-1} ∪ [0, 1], skipping id-like columns;
+* **label lists**: ``--list-column`` holding ``A|B|C`` (separator detected among ``|``, ``;``, ``,``
+  and space); a label repeated within a row counts once;
+* **one class per row**: ``--class-column``; each distinct value is a class, one-vs-rest.
+
+Nothing is held beyond one batch (about ``BLOCK_SIZE`` bytes of text).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pacsv
+
+from ..counts import Counts
+from ..errors import InputError, OptionsError
+from ..policy import apply_policy
+from ..spec import InputSpec
+
+BLOCK_SIZE = 1 << 22
+SAMPLE_BYTES = 1 << 20
+LIST_SEPARATORS = ("|", ";", ",", " ")
+DELIMITERS = (",", "\t", ";", "|", " ")
+NULL_VALUES = ["", "NA", "N/A", "NaN", "nan", "null", "NULL", "None"]
+_ID_LIKE = re.compile(
+    r"(^|[\s_\-./])(id|ids|idx|index|key|uid|uuid|path|file|filename|name|image|img|patient|subject|case)"
+    r"($|[\s_\-./#])",
+    re.IGNORECASE,
+)
+# Dense one-hot blocks for label lists: rows per block, so a block stays small for many classes.
+LIST_BLOCK_ROWS = 1 << 14
+
+Progress = Callable[[int], None]
+
+
+def count(paths: list[Path], spec: InputSpec, progress: Progress | None = None) -> Counts:
+    """Counts over every row of every table in ``paths`` (rows kept by ``--where``)."""
+    total: Counts | None = None
+    for path in paths:
+        counts = count_file(Path(path), spec, progress)
+        if total is None:
+            total = counts
+            continue
+        if _layout(spec) == "wide" and counts.classes != total.classes:
+            raise InputError(
+                f"{path}: label columns {counts.classes} differ from those of the first file "
+                f"{total.classes}",
+                hint="pass --columns so every file uses the same label columns",
+            )
+        total.merge(counts)
+    assert total is not None
+    if _layout(spec) != "wide":
+        total = total.reorder(sorted(total.classes))
+    return total
+
+
+def _layout(spec: InputSpec) -> str:
+    chosen = [name for name, value in (("list", spec.list_column), ("class", spec.class_column),
+                                       ("wide", spec.columns)) if value]
+    if len(chosen) > 1:
+        raise OptionsError("choose one layout: --columns, --list-column or --class-column")
+    return chosen[0] if chosen else "wide"
+
+
+# --------------------------------------------------------------------------------------------- sources
+
+
+@dataclass
+class _Source:
+    """One table file: its column names and a way to stream selected columns."""
+
+    path: Path
+    parquet: bool
+    names: list[str]
+    delimiter: str | None = None
+    header: bool = True
+    compression: str | None = None
+    size: int = 0
+
+    @classmethod
+    def open(cls, path: Path, spec: InputSpec) -> _Source:
+        if not path.exists():
+            raise InputError(f"{path}: no such file")
+        if path.is_dir():
+            raise InputError(f"{path}: is a directory, not a label table")
+        size = path.stat().st_size
+        if size == 0:
+            raise InputError(f"{path}: the file is empty")
+        if spec.format == "parquet" or path.name.lower().endswith((".parquet", ".pq")) or _is_parquet(path):
+            import pyarrow.parquet as pq
+
+            try:
+                schema = pq.ParquetFile(path).schema_arrow
+            except (pa.ArrowException, OSError) as exc:
+                raise InputError(f"{path}: not a readable Parquet file ({exc})") from None
+            names = list(schema.names)
+            src = cls(path, True, names, size=size)
+        else:
+            compression = _compression(path)
+            head = _head_text(path, compression)
+            delimiter = spec.delimiter or _guess_delimiter(path, head)
+            first = next(csv.reader(io.StringIO(head.split("\n", 1)[0]), delimiter=delimiter), [])
+            if spec.delimiter is None and delimiter == " ":
+                first = [f for f in first if f != ""]
+            if not first:
+                raise InputError(f"{path}: the first line is empty", hint="remove leading blank lines")
+            if spec.no_header:
+                names = [f"column_{i + 1}" for i in range(len(first))]
+            else:
+                names = [n.strip() for n in first]
+            src = cls(path, False, names, delimiter, not spec.no_header, compression, size)
+        dupes = sorted({n for n in src.names if src.names.count(n) > 1})
+        if dupes:
+            raise InputError(
+                f"{path}: duplicate column names {dupes}",
+                hint="rename the columns so each label has one column",
+            )
+        return src
+
+    @property
+    def first_data_line(self) -> int:
+        return 2 if self.header else 1
+
+    def batches(self, columns: list[str], types: dict[str, pa.DataType],
+                block_size: int = BLOCK_SIZE) -> Iterator[tuple[pa.RecordBatch, int]]:
+        """Yield (batch, bytes read so far) with only ``columns``, cast to ``types``."""
+        if self.parquet:
+            import pyarrow.parquet as pq
+
+            pf = pq.ParquetFile(self.path)
+            total_rows = max(pf.metadata.num_rows, 1)
+            done = 0
+            for batch in pf.iter_batches(batch_size=1 << 16, columns=columns):
+                batch = _cast_batch(batch, types, self.path)
+                done += batch.num_rows
+                yield batch, int(self.size * done / total_rows)
+            return
+        raw = pa.OSFile(str(self.path))
+        stream = pa.CompressedInputStream(raw, self.compression) if self.compression else raw
+        read = pacsv.ReadOptions(
+            block_size=block_size,
+            column_names=None if self.header else self.names,
+            skip_rows=0,
+        )
+        parse = pacsv.ParseOptions(delimiter=self.delimiter, newlines_in_values=False)
+        convert = pacsv.ConvertOptions(
+            include_columns=columns,
+            column_types=types,
+            null_values=NULL_VALUES,
+            strings_can_be_null=True,
+            quoted_strings_can_be_null=True,
+        )
+        try:
+            reader = pacsv.open_csv(stream, read_options=read, parse_options=parse, convert_options=convert)
+            for batch in reader:
+                yield batch, raw.tell()
+        except (pa.ArrowException, OSError, UnicodeDecodeError) as exc:
+            raise _csv_error(self, exc) from None
+        finally:
+            raw.close()
+
+
+def _is_parquet(path: Path) -> bool:
+    with open(path, "rb") as fh:
+        return fh.read(4) == b"PAR1"
+
+
+def _compression(path: Path) -> str | None:
+    with open(path, "rb") as fh:
+        magic = fh.read(3)
+    if magic[:2] == b"\x1f\x8b":
+        return "gzip"
+    if magic == b"BZh":
+        return "bz2"
+    return None
+
+
+def _head_text(path: Path, compression: str | None) -> str:
+    try:
+        if compression == "gzip":
+            import gzip
+
+            with gzip.open(path, "rb") as fh:
+                data = fh.read(SAMPLE_BYTES)
+        elif compression == "bz2":
+            import bz2
+
+            with bz2.open(path, "rb") as fh:
+                data = fh.read(SAMPLE_BYTES)
+        else:
+            with open(path, "rb") as fh:
+                data = fh.read(SAMPLE_BYTES)
+    except (OSError, EOFError) as exc:
+        raise InputError(f"{path}: cannot read the file ({exc})") from None
+    if not data.strip():
+        raise InputError(f"{path}: the file is empty")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        if exc.start >= len(data) - 4:  # a multi-byte character cut by the sample's end
+            return data[: exc.start].decode("utf-8")
+        line = data[: exc.start].count(b"\n") + 1
+        raise InputError(
+            f"{path}: line {line}: bytes that are not UTF-8 ({data[exc.start:exc.start + 4]!r})",
+            hint="re-save the file as UTF-8 (e.g. iconv -f latin1 -t utf-8)",
+        ) from None
+
+
+def _guess_delimiter(path: Path, head: str) -> str:
+    name = path.name.lower()
+    if ".tsv" in name or name.endswith(".tab"):
+        return "\t"
+    lines = [ln for ln in head.splitlines()[:50] if ln.strip()]
+    if len(lines) > 1 and not head.endswith("\n"):
+        lines = lines[:-1]  # the sample may cut the last line
+    best, best_score = ",", -1.0
+    for delim in DELIMITERS:
+        counts = [len(next(csv.reader([ln], delimiter=delim))) for ln in lines]
+        if min(counts, default=1) < 2:
+            continue
+        consistent = sum(c == counts[0] for c in counts) / len(counts)
+        score = consistent * 1000 + counts[0] - (0.5 if delim == " " else 0)
+        if score > best_score:
+            best, best_score = delim, score
+    return best
+
+
+def _cast_batch(batch: pa.RecordBatch, types: dict[str, pa.DataType], path: Path) -> pa.RecordBatch:
+    arrays = []
+    for name, column in zip(batch.schema.names, batch.columns):
+        target = types.get(name)
+        if target is not None and column.type != target:
+            try:
+                column = column.cast(target)
+            except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+                raise InputError(
+                    f"{path}: column '{name}' holds {column.type} values, not labels",
+                    hint="pick the label columns with --columns",
+                ) from None
+        arrays.append(column)
+    return pa.RecordBatch.from_arrays(arrays, names=batch.schema.names)
+
+
+_CONVERSION = re.compile(r"In CSV column #(\d+): Row #(\d+): CSV conversion error to (\w+): invalid value '(.*)'")
+_CONVERSION_NOROW = re.compile(r"In CSV column #(\d+): CSV conversion error to (\w+): invalid value '(.*)'")
+
+
+def _csv_error(src: _Source, exc: Exception) -> InputError:
+    message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    match = _CONVERSION.search(message) or _CONVERSION_NOROW.search(message)
+    if match:
+        groups = match.groups()
+        column = src.names[int(groups[0])] if int(groups[0]) < len(src.names) else f"#{groups[0]}"
+        value = groups[-1]
+        row = f", row {groups[1]}" if len(groups) == 4 else ""
+        return InputError(
+            f"{src.path}: column '{column}'{row}: value '{value}' is not a label",
+            hint="pick the label columns with --columns or --exclude-columns",
+        )
+    if "Expected" in message and "columns" in message:
+        line = _find_ragged_line(src)
+        where = f"line {line}: " if line else ""
+        return InputError(
+            f"{src.path}: {where}ragged row: {message.removeprefix('CSV parse error: ')}",
+            hint="every row needs the same number of fields as the header; check --delimiter",
+        )
+    if "Truncated" in message or "gzip" in message.lower() or "decompress" in message.lower():
+        return InputError(f"{src.path}: the compressed file is truncated or corrupt ({message})",
+                          hint="download or copy the file again")
+    return InputError(f"{src.path}: cannot read the table ({message})")
+
+
+def _find_ragged_line(src: _Source) -> int | None:
+    """Find the first line whose field count differs from the header's (only called on error)."""
+    opener = {"gzip": "gzip", "bz2": "bz2"}.get(src.compression or "")
+    try:
+        if opener:
+            mod = __import__(opener)
+            fh = mod.open(src.path, "rt", encoding="utf-8", errors="replace", newline="")
+        else:
+            fh = open(src.path, encoding="utf-8", errors="replace", newline="")
+        with fh:
+            expected = len(src.names)
+            for number, row in enumerate(csv.reader(fh, delimiter=src.delimiter or ","), start=1):
+                if row and len(row) != expected:
+                    return number
+    except (OSError, EOFError, csv.Error):
+        return None
+    return None
+
+
+# ------------------------------------------------------------------------------------------- counting
+
+
+def count_file(path: Path, spec: InputSpec, progress: Progress | None = None) -> Counts:
+    src = _Source.open(path, spec)
+    layout = _layout(spec)
+    where = _where_columns(src, spec)
+    if layout == "wide":
+        return _count_wide(src, spec, where, progress)
+    column = spec.list_column if layout == "list" else spec.class_column
+    flag = "--list-column" if layout == "list" else "--class-column"
+    _require_columns(src, [column], flag)
+    return _count_lists(src, spec, column, where, progress, split=layout == "list")
+
+
+def _require_columns(src: _Source, columns, flag: str) -> None:
+    missing = [c for c in columns if c not in src.names]
+    if missing:
+        raise OptionsError(
+            f"{src.path}: {flag} names column(s) not in the file: {', '.join(map(repr, missing))}; "
+            f"the columns are: {', '.join(src.names)}"
+        )
+
+
+def _where_columns(src: _Source, spec: InputSpec) -> dict[str, list[str]]:
+    where: dict[str, list[str]] = {}
+    for column, value in spec.where:
+        where.setdefault(column, []).append(value)
+    _require_columns(src, list(where), "--where")
+    return where
+
+
+def _row_filter(batch: pa.RecordBatch, where: dict[str, list[str]]) -> np.ndarray | None:
+    """Boolean mask of rows kept by ``--where`` (several values of one column: any; columns: all)."""
+    if not where:
+        return None
+    keep = np.ones(batch.num_rows, dtype=bool)
+    for column, values in where.items():
+        text = pc.utf8_trim_whitespace(batch.column(column).cast(pa.string()))
+        hit = pc.is_in(text, value_set=pa.array(values, pa.string()))
+        keep &= hit.fill_null(False).to_numpy(zero_copy_only=False)
+    return keep
+
+
+def _read_classes_file(path: Path) -> list[str]:
+    try:
+        names = [ln.strip() for ln in Path(path).read_text(encoding="utf-8").splitlines()]
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(f"{path}: cannot read the classes file ({exc})") from None
+    names = [n for n in names if n]
+    if not names:
+        raise InputError(f"{path}: the classes file lists no class")
+    return names
+
+
+def _detect_label_columns(src: _Source, spec: InputSpec, where: dict[str, list[str]]) -> tuple[list[str], list[str]]:
+    """Label-like columns in the first block, and the columns passed over (for the report)."""
+    candidates = [n for n in src.names if n not in spec.exclude_columns and n not in where]
+    if not candidates:
+        return [], src.names
+    if src.parquet:
+        import pyarrow.parquet as pq
+
+        pf = pq.ParquetFile(src.path)
+        sample = next(pf.iter_batches(batch_size=1 << 14, columns=candidates), None)
+        if sample is None:
+            raise InputError(f"{src.path}: the table has a header but no rows")
+    else:
+        sample = None
+        for sample, _ in src.batches(candidates, {}, block_size=SAMPLE_BYTES):
+            break
+        if sample is None or sample.num_rows == 0:
+            raise InputError(f"{src.path}: the table has a header but no rows")
+    chosen, skipped = [], []
+    for name in candidates:
+        column = sample.column(name)
+        if _is_label_like(name, column):
+            chosen.append(name)
+        else:
+            skipped.append(name)
+    return chosen, skipped
+
+
+def _is_label_like(name: str, column: pa.Array) -> bool:
+    if not (pa.types.is_integer(column.type) or pa.types.is_floating(column.type)):
+        return False
+    if column.null_count == len(column):
+        return False
+    if _ID_LIKE.search(name):
+        return False
+    values = column.drop_null().to_numpy(zero_copy_only=False).astype(np.float64)
+    return bool(np.all((values == -1) | ((values >= 0) & (values <= 1))))
+
+
+def _wide_columns(src: _Source, spec: InputSpec, where) -> tuple[list[str], list[str]]:
+    """(file columns to read, class names) for the wide layout."""
+    class_names = _read_classes_file(spec.classes_file) if spec.classes_file else None
+    if spec.columns:
+        columns = list(spec.columns)
+        _require_columns(src, columns, "--columns")
+    elif class_names and src.header:
+        columns = class_names
+        _require_columns(src, columns, "--classes-file")
+        return columns, columns
+    else:
+        columns, skipped = _detect_label_columns(src, spec, where)
+        if not columns:
+            raise InputError(
+                f"{src.path}: no label columns found (a label column holds only 0/1, -1 or blanks); "
+                f"the columns are: {', '.join(src.names)}",
+                hint="choose them with --columns A,B,C, or use --list-column / --class-column",
+            )
+    columns = [c for c in columns if c not in spec.exclude_columns]
+    if class_names:
+        if len(class_names) != len(columns):
+            raise OptionsError(
+                f"{spec.classes_file} names {len(class_names)} classes but {src.path} has "
+                f"{len(columns)} label columns ({', '.join(columns)})",
+                hint="pass --columns to choose the label columns the names belong to",
+            )
+        return columns, class_names
+    return columns, columns
+
+
+def _count_wide(src: _Source, spec: InputSpec, where, progress: Progress | None) -> Counts:
+    columns, classes = _wide_columns(src, spec, where)
+    counts = Counts(classes)
+    if spec.cooccurrence:
+        counts.track_cooccurrence()
+    types = {c: pa.float64() for c in columns}
+    types.update({c: pa.string() for c in where})
+    line = src.first_data_line
+    reported = 0
+    for batch, done in src.batches(columns + [c for c in where if c not in columns], types):
+        n = batch.num_rows
+        rows = np.arange(line, line + n)
+        line += n
+        values = np.empty((n, len(columns)), dtype=np.float64)
+        for j, name in enumerate(columns):
+            values[:, j] = batch.column(name).to_numpy(zero_copy_only=False)
+        keep = _row_filter(batch, where)
+        if keep is not None:
+            values, rows = values[keep], rows[keep]
+        result = apply_policy(values, spec.policy, columns=columns, row_numbers=rows, source=str(src.path))
+        counts.missing += result.missing
+        counts.uncertain += result.uncertain
+        counts.update(result.labels)
+        if progress is not None:
+            progress(done - reported)
+            reported = done
+    if line == src.first_data_line:
+        raise InputError(f"{src.path}: the table has a header but no rows")
+    return counts
+
+
+def _count_lists(src: _Source, spec: InputSpec, column: str, where, progress: Progress | None,
+                 *, split: bool) -> Counts:
+    counts = Counts([])
+    if spec.cooccurrence:
+        counts.track_cooccurrence()
+    excluded = set(spec.exclude_columns)
+    separator = spec.separator
+    types = {column: pa.string()}
+    types.update({c: pa.string() for c in where})
+    code_of: dict[str, int] = {}
+    reported = 0
+    rows_seen = 0
+    for batch, done in src.batches([column] + [c for c in where if c != column], types):
+        rows_seen += batch.num_rows
+        text = batch.column(column)
+        keep = _row_filter(batch, where)
+        if keep is not None:
+            text = text.filter(pa.array(keep))
+        n = len(text)
+        if split:
+            if separator is None:
+                separator = _guess_list_separator(text)
+            lists = pc.split_pattern(text.fill_null(""), separator)
+            parents = pc.list_parent_indices(lists).to_numpy()
+            labels = pc.utf8_trim_whitespace(pc.list_flatten(lists))
+        else:
+            parents = np.arange(n)
+            labels = pc.utf8_trim_whitespace(text.fill_null("")).cast(pa.string())
+        present = pc.not_equal(labels, "").fill_null(False)
+        if excluded:
+            present = pc.and_(present, pc.invert(pc.is_in(labels, value_set=pa.array(sorted(excluded)))))
+        labels = labels.filter(present)
+        parents = parents[present.to_numpy(zero_copy_only=False)]
+        encoded = pc.dictionary_encode(labels)
+        names = encoded.dictionary.to_pylist()
+        new = [s for s in names if s not in code_of]
+        if new:
+            for s in new:
+                code_of[s] = len(code_of)
+            counts.extend_classes(new)
+        remap = np.array([code_of[s] for s in names], dtype=np.int64)
+        codes = remap[encoded.indices.to_numpy(zero_copy_only=False)] if len(names) else np.zeros(0, np.int64)
+        _add_indicator_rows(counts, n, parents, codes)
+        if progress is not None:
+            progress(done - reported)
+            reported = done
+    if rows_seen == 0:
+        raise InputError(f"{src.path}: the table has a header but no rows")
+    return counts
+
+
+def _add_indicator_rows(counts: Counts, n: int, parents: np.ndarray, codes: np.ndarray) -> None:
+    """Count rows given as (row, class) pairs: a dense 0/1 block per slice of rows, so a repeated
+    label in a row counts once and co-occurrence is a plain product."""
+    num_classes = counts.num_classes
+    for start in range(0, max(n, 1), LIST_BLOCK_ROWS):
+        stop = min(start + LIST_BLOCK_ROWS, n)
+        if stop <= start:
+            break
+        lo, hi = np.searchsorted(parents, [start, stop])
+        block = np.zeros((stop - start, num_classes), dtype=np.uint8)
+        block[parents[lo:hi] - start, codes[lo:hi]] = 1
+        counts.update(block)
+
+
+def _guess_list_separator(text: pa.Array) -> str:
+    sample = [s for s in text.slice(0, 2000).to_pylist() if s]
+    for sep in LIST_SEPARATORS:
+        if any(sep in s.strip() for s in sample):
+            return sep
+    return "|"

@@ -1,0 +1,70 @@
+"""What to read and how: every reader option in one frozen value, shared by the CLI and the API."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+from .policy import ValuePolicy
+
+
+@dataclass(frozen=True)
+class InputSpec:
+    """Reader options. Defaults are the CLI's defaults; unknown-to-a-reader options are ignored by it.
+
+    Tables: ``columns`` (wide multi-hot), ``list_column`` + ``separator`` (label lists) or
+    ``class_column`` (one class per row); ``where`` keeps rows whose column equals a value.
+    """
+
+    format: str | None = None
+    # tables
+    columns: tuple[str, ...] | None = None
+    exclude_columns: tuple[str, ...] = ()
+    list_column: str | None = None
+    separator: str | None = None
+    class_column: str | None = None
+    no_header: bool = False
+    delimiter: str | None = None
+    classes_file: Path | None = None
+    where: tuple[tuple[str, str], ...] = ()
+    cooccurrence: bool = True
+    # value policy (tables and arrays)
+    policy: ValuePolicy = field(default_factory=ValuePolicy)
+    # arrays
+    key: str | None = None
+    class_axis: int | None = None
+    label_attributes: tuple[str, ...] | None = None
+    # masks
+    mask_mode: str = "auto"
+    num_classes: int | None = None
+    ignore_index: tuple[int, ...] = ()
+    file_list: Path | None = None
+    root: Path | None = None
+    # execution
+    workers: int | None = None
+    progress: bool = False
+
+    def with_(self, **changes) -> InputSpec:
+        return replace(self, **changes)
+
+    def describe(self) -> dict[str, object]:
+        """Plain values for the report and ``meta`` (only what differs from the defaults)."""
+        default = InputSpec()
+        out: dict[str, object] = {}
+        for name in self.__dataclass_fields__:
+            if name in ("progress", "workers"):
+                continue
+            value = getattr(self, name)
+            if name == "policy":
+                out["policy"] = value.describe()
+            elif value != getattr(default, name):
+                out[name] = _plain(value)
+        return out
+
+
+def _plain(value):
+    if isinstance(value, Path):
+        return str(value)
+    if isinstance(value, tuple):
+        return [_plain(v) for v in value]
+    return value
