@@ -255,7 +255,9 @@ def _cast_batch(batch: pa.RecordBatch, types: dict[str, pa.DataType], path: Path
     return pa.RecordBatch.from_arrays(arrays, names=batch.schema.names)
 
 
-_CONVERSION = re.compile(r"In CSV column #(\d+): Row #(\d+): CSV conversion error to (\w+): invalid value '(.*)'")
+_CONVERSION = re.compile(
+    r"In CSV column #(\d+): Row #(\d+): CSV conversion error to (\w+): invalid value '(.*)'"
+)
 _CONVERSION_NOROW = re.compile(r"In CSV column #(\d+): CSV conversion error to (\w+): invalid value '(.*)'")
 
 
@@ -358,7 +360,9 @@ def _read_classes_file(path: Path) -> list[str]:
     return names
 
 
-def _detect_label_columns(src: _Source, spec: InputSpec, where: dict[str, list[str]]) -> tuple[list[str], list[str]]:
+def _detect_label_columns(
+    src: _Source, spec: InputSpec, where: dict[str, list[str]]
+) -> tuple[list[str], list[str]]:
     """Label-like columns in the first block, and the columns passed over (for the report)."""
     candidates = [n for n in src.names if n not in spec.exclude_columns and n not in where]
     if not candidates:
@@ -371,9 +375,8 @@ def _detect_label_columns(src: _Source, spec: InputSpec, where: dict[str, list[s
         if sample is None:
             raise InputError(f"{src.path}: the table has a header but no rows")
     else:
-        sample = None
-        for sample, _ in src.batches(candidates, {}, block_size=SAMPLE_BYTES):
-            break
+        first = next(src.batches(candidates, {}, block_size=SAMPLE_BYTES), None)
+        sample = first[0] if first is not None else None
         if sample is None or sample.num_rows == 0:
             raise InputError(f"{src.path}: the table has a header but no rows")
     chosen, skipped = [], []
