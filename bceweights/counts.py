@@ -54,9 +54,13 @@ class Counts:
     spatial_ndim: int = 0
     image_count: np.ndarray | None = None
     cooccurrence: np.ndarray | None = None
+    #: What a reader decided and the user should know (e.g. "mask mode: index, because ..."); merged
+    #: as a union, in first-seen order.
+    notes: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.classes = [str(c) for c in self.classes]
+        self.notes = list(self.notes)
         if len(set(self.classes)) != len(self.classes):
             dupes = sorted({c for c in self.classes if self.classes.count(c) > 1})
             raise ValueError(f"duplicate class names: {dupes}")
@@ -206,6 +210,7 @@ class Counts:
         self.pixels += other.pixels
         self.no_positive += other.no_positive
         self.spatial_ndim = max(self.spatial_ndim, other.spatial_ndim)
+        self.notes = list(dict.fromkeys([*self.notes, *other.notes]))
         if other.image_count is not None:
             if self.image_count is None:
                 self.image_count = np.zeros(self.num_classes, dtype=np.int64)
@@ -236,13 +241,14 @@ class Counts:
             spatial_ndim=int(self.spatial_ndim),
             image_count=None if self.image_count is None else self.image_count.tolist(),
             cooccurrence=None if self.cooccurrence is None else self.cooccurrence.tolist(),
+            notes=list(self.notes),
         )
         return out
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Counts:
         known = {"classes", *_PER_CLASS, "samples", "no_positive", "pixels", "spatial_ndim",
-                 "image_count", "cooccurrence"}
+                 "image_count", "cooccurrence", "notes"}
         return cls(**{k: v for k, v in data.items() if k in known})
 
     def __eq__(self, other: object) -> bool:
@@ -255,7 +261,7 @@ def _aligned(other: Counts, target: Counts) -> Counts:
     """``other`` re-indexed to ``target``'s classes (which include all of other's); absent classes
     have been negatives in every one of ``other``'s samples."""
     out = Counts(target.classes, samples=other.samples, no_positive=other.no_positive,
-                 pixels=other.pixels, spatial_ndim=other.spatial_ndim)
+                 pixels=other.pixels, spatial_ndim=other.spatial_ndim, notes=other.notes)
     index = np.array([target.classes.index(c) for c in other.classes], dtype=np.int64)
     for name in _PER_CLASS:
         getattr(out, name)[index] = getattr(other, name)

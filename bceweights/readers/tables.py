@@ -308,18 +308,6 @@ def _find_ragged_line(src: _Source) -> int | None:
 # ------------------------------------------------------------------------------------------- counting
 
 
-def count_file(path: Path, spec: InputSpec, progress: Progress | None = None) -> Counts:
-    src = _Source.open(path, spec)
-    layout = _layout(spec)
-    where = _where_columns(src, spec)
-    if layout == "wide":
-        return _count_wide(src, spec, where, progress)
-    column = spec.list_column if layout == "list" else spec.class_column
-    flag = "--list-column" if layout == "list" else "--class-column"
-    _require_columns(src, [column], flag)
-    return _count_lists(src, spec, column, where, progress, split=layout == "list")
-
-
 def _require_columns(src: _Source, columns, flag: str) -> None:
     missing = [c for c in columns if c not in src.names]
     if missing:
@@ -430,15 +418,64 @@ def _wide_columns(src: _Source, spec: InputSpec, where) -> tuple[list[str], list
     return columns, columns
 
 
-def _count_wide(src: _Source, spec: InputSpec, where, progress: Progress | None) -> Counts:
-    columns, classes = _wide_columns(src, spec, where)
-    counts = Counts(classes)
+@dataclass
+class LabelBatch:
+    """One batch of rows as labels, in file order.
+
+    ``labels`` is ``[n, C]`` in [0, 1] with NaN for ignored values (uint8 for label lists);
+    ``rows`` the 1-based line numbers; ``missing``/``uncertain`` per-class counts of blanks and -1 in
+    the batch (wide layout only); ``done`` the bytes read so far (for progress).
+    """
+
+    labels: np.ndarray
+    classes: list[str]
+    rows: np.ndarray
+    done: int = 0
+    missing: np.ndarray | None = None
+    uncertain: np.ndarray | None = None
+
+
+def iter_label_batches(path: Path, spec: InputSpec, classes: list[str] | None = None) -> Iterator[LabelBatch]:
+    """Stream a table as label batches in row order (after ``--where`` and the value policy).
+
+    ``classes`` fixes the class list of label-list layouts (a label outside it is an error); without
+    it, classes are added as they are first seen, so ``batch.classes`` may grow between batches.
+    """
+    src = _Source.open(Path(path), spec)
+    layout = _layout(spec)
+    where = _where_columns(src, spec)
+    if layout == "wide":
+        yield from _wide_batches(src, spec, where)
+        return
+    column = spec.list_column if layout == "list" else spec.class_column
+    flag = "--list-column" if layout == "list" else "--class-column"
+    _require_columns(src, [column], flag)
+    yield from _list_batches(src, spec, column, where, split=layout == "list", classes=classes)
+
+
+def count_file(path: Path, spec: InputSpec, progress: Progress | None = None) -> Counts:
+    counts = Counts([])
     if spec.cooccurrence:
         counts.track_cooccurrence()
+    reported = 0
+    for batch in iter_label_batches(path, spec):
+        if batch.classes != counts.classes:
+            counts.extend_classes(batch.classes)
+        if batch.missing is not None:
+            counts.missing += batch.missing
+            counts.uncertain += batch.uncertain
+        counts.update(batch.labels)
+        if progress is not None:
+            progress(batch.done - reported)
+            reported = batch.done
+    return counts
+
+
+def _wide_batches(src: _Source, spec: InputSpec, where) -> Iterator[LabelBatch]:
+    columns, classes = _wide_columns(src, spec, where)
     types = {c: pa.float64() for c in columns}
     types.update({c: pa.string() for c in where})
     line = src.first_data_line
-    reported = 0
     for batch, done in src.batches(columns + [c for c in where if c not in columns], types):
         n = batch.num_rows
         rows = np.arange(line, line + n)
@@ -450,35 +487,28 @@ def _count_wide(src: _Source, spec: InputSpec, where, progress: Progress | None)
         if keep is not None:
             values, rows = values[keep], rows[keep]
         result = apply_policy(values, spec.policy, columns=columns, row_numbers=rows, source=str(src.path))
-        counts.missing += result.missing
-        counts.uncertain += result.uncertain
-        counts.update(result.labels)
-        if progress is not None:
-            progress(done - reported)
-            reported = done
+        yield LabelBatch(result.labels, classes, rows, done, result.missing, result.uncertain)
     if line == src.first_data_line:
         raise InputError(f"{src.path}: the table has a header but no rows")
-    return counts
 
 
-def _count_lists(src: _Source, spec: InputSpec, column: str, where, progress: Progress | None,
-                 *, split: bool) -> Counts:
-    counts = Counts([])
-    if spec.cooccurrence:
-        counts.track_cooccurrence()
+def _list_batches(src: _Source, spec: InputSpec, column: str, where, *, split: bool,
+                  classes: list[str] | None) -> Iterator[LabelBatch]:
     excluded = set(spec.exclude_columns)
     separator = spec.separator
     types = {column: pa.string()}
     types.update({c: pa.string() for c in where})
-    code_of: dict[str, int] = {}
-    reported = 0
-    rows_seen = 0
+    known: list[str] = list(classes or [])
+    code_of: dict[str, int] = {name: i for i, name in enumerate(known)}
+    line = src.first_data_line
     for batch, done in src.batches([column] + [c for c in where if c != column], types):
-        rows_seen += batch.num_rows
+        rows = np.arange(line, line + batch.num_rows)
+        line += batch.num_rows
         text = batch.column(column)
         keep = _row_filter(batch, where)
         if keep is not None:
             text = text.filter(pa.array(keep))
+            rows = rows[keep]
         n = len(text)
         if split:
             if separator is None:
@@ -497,33 +527,30 @@ def _count_lists(src: _Source, spec: InputSpec, column: str, where, progress: Pr
         encoded = pc.dictionary_encode(labels)
         names = encoded.dictionary.to_pylist()
         new = [s for s in names if s not in code_of]
-        if new:
-            for s in new:
-                code_of[s] = len(code_of)
-            counts.extend_classes(new)
+        if new and classes is not None:
+            first = new[0]
+            row = int(rows[parents[np.flatnonzero(np.asarray(labels.to_pylist(), dtype=object) == first)[0]]])
+            raise InputError(f"{src.path}: row {row}: label '{first}' is not one of the known classes")
+        for name in new:
+            code_of[name] = len(known)
+            known.append(name)
         remap = np.array([code_of[s] for s in names], dtype=np.int64)
-        codes = remap[encoded.indices.to_numpy(zero_copy_only=False)] if len(names) else np.zeros(0, np.int64)
-        _add_indicator_rows(counts, n, parents, codes)
-        if progress is not None:
-            progress(done - reported)
-            reported = done
-    if rows_seen == 0:
+        codes = remap[encoded.indices.to_numpy(zero_copy_only=False)] if names else np.zeros(0, np.int64)
+        for start, block in _indicator_blocks(n, parents, codes, len(known)):
+            yield LabelBatch(block, list(known), rows[start:start + len(block)], done)
+    if line == src.first_data_line:
         raise InputError(f"{src.path}: the table has a header but no rows")
-    return counts
 
 
-def _add_indicator_rows(counts: Counts, n: int, parents: np.ndarray, codes: np.ndarray) -> None:
-    """Count rows given as (row, class) pairs: a dense 0/1 block per slice of rows, so a repeated
-    label in a row counts once and co-occurrence is a plain product."""
-    num_classes = counts.num_classes
-    for start in range(0, max(n, 1), LIST_BLOCK_ROWS):
+def _indicator_blocks(n: int, parents: np.ndarray, codes: np.ndarray, num_classes: int):
+    """Rows given as (row, class) pairs, as dense 0/1 blocks of at most ``LIST_BLOCK_ROWS`` rows, so a
+    label repeated in a row counts once and co-occurrence is a plain product."""
+    for start in range(0, n, LIST_BLOCK_ROWS):
         stop = min(start + LIST_BLOCK_ROWS, n)
-        if stop <= start:
-            break
         lo, hi = np.searchsorted(parents, [start, stop])
         block = np.zeros((stop - start, num_classes), dtype=np.uint8)
         block[parents[lo:hi] - start, codes[lo:hi]] = 1
-        counts.update(block)
+        yield start, block
 
 
 def _guess_list_separator(text: pa.Array) -> str:
