@@ -136,7 +136,7 @@ class _Source:
         return 2 if self.header else 1
 
     def batches(self, columns: list[str], types: dict[str, pa.DataType],
-                block_size: int = BLOCK_SIZE) -> Iterator[tuple[pa.RecordBatch, int]]:
+                block_size: int | None = None) -> Iterator[tuple[pa.RecordBatch, int]]:
         """Yield (batch, bytes read so far) with only ``columns``, cast to ``types``."""
         if self.parquet:
             import pyarrow.parquet as pq
@@ -152,7 +152,7 @@ class _Source:
         raw = pa.OSFile(str(self.path))
         stream = pa.CompressedInputStream(raw, self.compression) if self.compression else raw
         read = pacsv.ReadOptions(
-            block_size=block_size,
+            block_size=block_size or BLOCK_SIZE,
             column_names=None if self.header else self.names,
             skip_rows=0,
         )

@@ -1,0 +1,104 @@
+"""The compute command end to end: exit codes, the .pt contract, JSON, help."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+import torch
+
+
+def labels_csv(tmp_path):
+    path = tmp_path / "labels.csv"
+    rows = ["id,A,B,C,D"]
+    for i in range(1000):
+        rows.append(f"{i},{int(i < 600)},{int(i < 550)},{int(i < 200)},{int(i < 100)}")
+    path.write_text("\n".join(rows) + "\n")
+    return path
+
+
+def test_compute_writes_the_pt_contract(tmp_path, cli):
+    out = tmp_path / "w.pt"
+    result = cli("compute", labels_csv(tmp_path), "-o", out)
+    assert result.exit_code == 0, result.stderr
+    w = torch.load(out, weights_only=True)
+    assert w["classes"] == ["A", "B", "C", "D"]
+    assert w["pos_count"].dtype == torch.float64 and w["pos_count"].tolist() == [600, 550, 200, 100]
+    assert w["neg_count"].dtype == torch.float64 and w["neg_count"].tolist() == [400, 450, 800, 900]
+    assert w["pos_weight"].dtype == torch.float32 and w["pos_weight"].shape == (4,)
+    assert [round(v, 3) for v in w["pos_weight"].tolist()] == [0.667, 0.818, 4.0, 9.0]
+    assert w["class_weight"].dtype == torch.float32
+    torch.testing.assert_close(w["class_weight"], torch.tensor([1000 / (4 * p) for p in (600, 550, 200, 100)]))
+    assert w["meta"]["samples"] == 1000
+    assert w["meta"]["inputs"] == [str(tmp_path / "labels.csv")]
+    assert "bceweights_version" in w["meta"]
+    assert "pos_weight" in result.stdout and "weights_only=True" in result.stdout
+
+
+def test_default_output_is_weights_pt(tmp_path, cli, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert cli("compute", labels_csv(tmp_path), "-q").exit_code == 0
+    assert (tmp_path / "weights.pt").is_file()
+
+
+def test_json_to_stdout_is_the_report(tmp_path, cli):
+    result = cli("compute", labels_csv(tmp_path), "-o", tmp_path / "w.pt", "--json", "-")
+    assert result.exit_code == 0
+    doc = json.loads(result.stdout)
+    assert [r["positives"] for r in doc["classes"]] == [600, 550, 200, 100]
+    assert doc["summary"]["samples"] == 1000
+
+
+def test_zero_positive_class_warns_and_strict_fails(tmp_path, cli):
+    path = tmp_path / "l.csv"
+    path.write_text("A,Never\n1,0\n0,0\n")
+    out = tmp_path / "w.pt"
+    ok = cli("compute", path, "--columns", "A,Never", "-o", out)
+    assert ok.exit_code == 0
+    assert "no positive example for Never" in ok.stdout
+    w = torch.load(out, weights_only=True)
+    assert torch.isfinite(w["pos_weight"]).all() and torch.isfinite(w["class_weight"]).all()
+    out.unlink()
+    strict = cli("compute", path, "--columns", "A,Never", "-o", out, "--strict")
+    assert strict.exit_code == 1
+    assert strict.stderr.startswith("Error: 1 class(es) have no positive example: Never")
+    assert not out.exists()
+
+
+def test_bad_data_exits_1_with_one_line(tmp_path, cli):
+    result = cli("compute", tmp_path / "missing.csv", "-o", tmp_path / "w.pt")
+    assert result.exit_code == 1
+    assert result.stderr.strip() == f"Error: {tmp_path / 'missing.csv'}: no such file or directory"
+
+
+def test_usage_errors_exit_2(tmp_path, cli):
+    assert cli("compute").exit_code == 2
+    assert cli("compute", labels_csv(tmp_path), "--normalize", "median").exit_code == 2
+    assert cli("compute", labels_csv(tmp_path), "--where", "nocolon").exit_code == 2
+
+
+@pytest.mark.parametrize("command", ["compute"])
+def test_every_option_has_help_with_an_example(cli, command):
+    import typer.main
+
+    from bceweights.cli import app
+
+    click_command = typer.main.get_command(app).commands[command]
+    for param in click_command.params:
+        if param.param_type_name == "option":
+            assert param.help, f"{command} {param.opts} has no help"
+    result = cli(command, "--help")
+    assert result.exit_code == 0 and "Example" in result.stdout
+
+
+def test_python_dash_m_and_help_without_heavy_imports():
+    code = ("import sys\nfrom bceweights.cli import app\n"
+            "try:\n    app(['--help'])\nexcept SystemExit:\n    pass\n"
+            "heavy = [m for m in ('torch', 'pandas', 'pyarrow', 'numpy') if m in sys.modules]\n"
+            "print('HEAVY', heavy)\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert "HEAVY []" in out.stdout
+    version = subprocess.run([sys.executable, "-m", "bceweights", "--version"], capture_output=True, text=True)
+    assert version.returncode == 0 and version.stdout.startswith("bceweights ")
