@@ -49,8 +49,8 @@ def test_soft_labels_and_ignored_values(y):
     counts = Counts([f"c{i}" for i in range(y.shape[1])])
     counts.update(y)
     valid = ~np.isnan(y)
-    np.testing.assert_allclose(counts.pos, np.where(valid, y, 0).sum(axis=0))
-    np.testing.assert_allclose(counts.neg, np.where(valid, 1 - y, 0).sum(axis=0))
+    np.testing.assert_allclose(counts.pos, np.where(valid, y, 0).sum(axis=0), atol=1e-9)
+    np.testing.assert_allclose(counts.neg, np.where(valid, 1 - y, 0).sum(axis=0), atol=1e-9)
     np.testing.assert_array_equal(counts.ignored, (~valid).sum(axis=0))
     np.testing.assert_array_equal(counts.soft, (valid & (y > 0) & (y < 1)).sum(axis=0))
 
