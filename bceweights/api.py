@@ -14,7 +14,7 @@ from . import __version__
 from .counts import Counts
 from .engines import ProgressSink, count_paths
 from .spec import InputSpec
-from .weights import WeightOptions, Weights, compute_weights
+from .weights import DEFAULT_BETA, DEFAULT_ENET_K, WeightOptions, Weights, compute_weights
 
 
 @dataclass
@@ -57,13 +57,14 @@ class Result:
         if counts.cooccurrence is not None:
             out["cooccurrence"] = torch.tensor(counts.cooccurrence, dtype=torch.float64)
         meta = dict(self.meta)
+        # The report shows the saved weight shape; `bceweights report` reads it back from here.
+        meta["flat"] = bool(flat or meta.get("flat"))
         meta["counts"] = {k: v for k, v in counts.to_dict().items() if k != "cooccurrence"}
         meta["weights"] = {
-            "scheme": self.weights.options.scheme,
-            "normalize": self.weights.options.normalize,
-            "zero_positives": self.weights.options.zero_positives,
+            **self.weights.options.describe(),
             "shape": shape,
             "zero_positive_classes": list(self.weights.zero_positive),
+            "rare_classes": list(self.weights.rare),
             "zero_negative_classes": list(self.weights.zero_negative),
             "warnings": list(self.weights.warnings),
         }
@@ -87,10 +88,16 @@ def count(
 ) -> Counts:
     """Count positives and negatives per class over every input file.
 
-    ``options`` are :class:`InputSpec` fields (``columns=``, ``list_column=``, ``where=`` ...).
+    ``options`` are :class:`InputSpec` fields, the CLI's input options (``columns=``,
+    ``list_column=``, ``where=`` ...). Per class c: ``P_c`` = sum of y, ``N_c`` = sum of 1 - y over
+    every row (pixel) whose value is not ignored.
 
+    >>> from pathlib import Path
     >>> from bceweights import count
-    >>> counts = count("sample_data/chest_labels.csv")  # doctest: +SKIP
+    >>> csv = Path(__file__).parents[1] / "sample_data" / "chest_xray_labels.csv"
+    >>> counts = count(csv, where=(("split", "train"),))
+    >>> counts.samples, counts.classes[0], counts.pos[:2].tolist(), counts.neg[:2].tolist()
+    (691, 'Atelectasis', [85.0, 18.0], [606.0, 673.0])
     """
     counts, _, _ = _count(paths, spec, progress=progress, engine=engine, scheduler=scheduler, **options)
     return counts
@@ -145,6 +152,11 @@ def result_from_payload(data: dict[str, Any]) -> Result:
         scheme=info.get("scheme", "inverse"),
         normalize=info.get("normalize", "none"),
         zero_positives=info.get("zero_positives", "warn"),
+        beta=info.get("beta", DEFAULT_BETA),
+        enet_k=info.get("enet_k", DEFAULT_ENET_K),
+        min_count=info.get("min_count", 0.0),
+        clip=None if info.get("clip") is None else tuple(info["clip"]),
+        smoothing=info.get("smoothing", 0.0),
     )
     weights = Weights(
         pos_weight=np.asarray(data["pos_weight"].reshape(-1).tolist(), dtype=np.float64),
@@ -153,5 +165,6 @@ def result_from_payload(data: dict[str, Any]) -> Result:
         zero_positive=list(info.get("zero_positive_classes", [])),
         zero_negative=list(info.get("zero_negative_classes", [])),
         warnings=list(info.get("warnings", [])),
+        rare=list(info.get("rare_classes", [])),
     )
     return Result(counts, weights, meta)

@@ -17,7 +17,20 @@ import typer
 from . import __version__
 from .errors import BceWeightsError
 
+
+class _Group(typer.core.TyperGroup):
+    """Accepts ``--debug`` after the command too (``bceweights compute x.csv --debug``): it is moved
+    in front of the command, where the global option lives (up to a ``--``)."""
+
+    def parse_args(self, ctx, args):
+        end = args.index("--") if "--" in args else len(args)
+        if "--debug" in args[1:end]:
+            args = ["--debug"] + [a for i, a in enumerate(args) if not (a == "--debug" and i < end)]
+        return super().parse_args(ctx, args)
+
+
 app = typer.Typer(
+    cls=_Group,
     name="bceweights",
     help="Per-class pos_weight and class weights for BCEWithLogitsLoss, counted over a whole training set.",
     no_args_is_help=True,
@@ -43,6 +56,50 @@ class ZeroPositives(str, Enum):
     warn = "warn"
     error = "error"
     skip = "skip"
+
+
+class Scheme(str, Enum):
+    """The class-weight schemes of :data:`bceweights.weights.SCHEMES` (kept in step by a test)."""
+
+    inverse = "inverse"
+    inverse_sqrt = "inverse-sqrt"
+    effective_number = "effective-number"
+    median_frequency = "median-frequency"
+    enet = "enet"
+
+
+class SampleReduce(str, Enum):
+    max = "max"
+    mean = "mean"
+
+
+SAMPLING = "Per-sample weights"
+
+
+def _in_range(value, flag: str, low, high, *, low_open: bool = False, high_open: bool = False):
+    """A number outside its range is a usage error (exit 2), e.g. --beta 1."""
+    if value is None:
+        return None
+    bad = ((low is not None and (value < low or (low_open and value == low)))
+           or (high is not None and (value > high or (high_open and value == high))))
+    if bad or value != value:
+        left = "(" if low_open else "["
+        right = ")" if high_open else "]"
+        allowed = f"{left}{'' if low is None else f'{low:g}'}, {'∞' if high is None else f'{high:g}'}{right}"
+        raise typer.BadParameter(f"{value:g} is not in {allowed}", param_hint=flag)
+    return value
+
+
+def _clip_option(value: Optional[str]):
+    """``--clip MIN:MAX`` → (min, max); a malformed value is a usage error (exit 2)."""
+    if value is None:
+        return None
+    from .weights import parse_clip
+
+    try:
+        return parse_clip(value)
+    except BceWeightsError as exc:
+        raise typer.BadParameter(exc.message, param_hint="--clip") from None
 
 
 class Uncertain(str, Enum):
@@ -74,6 +131,7 @@ def _stdout_console():
 
 def fail(message: str) -> None:
     """One line on stderr, exit code 1."""
+    message = " ".join(message.split())  # one line, whatever a library put in the message
     _stderr_console().print(f"Error: {message}", markup=False, soft_wrap=True)
     raise typer.Exit(1)
 
@@ -91,7 +149,8 @@ def handle_errors(func: Callable[..., Any]) -> Callable[..., Any]:
                 raise
             fail(str(exc))
         except KeyboardInterrupt:
-            _stderr_console().print("Interrupted: nothing was written.", markup=False)
+            _stderr_console().print("Interrupted: no partial file was written; files being written "
+                                    "were left as they were.", markup=False, soft_wrap=True)
             raise typer.Exit(130) from None
 
     return wrapper
@@ -193,6 +252,54 @@ _opt("binarize", Annotated[Optional[float], typer.Option(
     "--binarize", help="Turn every value y into y >= THRESHOLD (counts, scores), e.g. "
     "[cyan]--binarize 0.5[/cyan].", rich_help_panel=VALUES)])
 
+ARRAYS = "Arrays and masks"
+
+
+class MaskMode(str, Enum):
+    auto = "auto"
+    index = "index"
+    binary = "binary"
+    channels = "channels"
+
+
+_opt("key", Annotated[Optional[str], typer.Option(
+    "--key", help="The array of a .npz, or the tensor of a .pt dict; default: the only one. "
+    "e.g. [cyan]--key labels[/cyan].", rich_help_panel=ARRAYS)])
+_opt("class_axis", Annotated[Optional[int], typer.Option(
+    "--class-axis", help="The class axis of a multi-hot array (default: the last of [N, C]); every "
+    "other axis is a sample axis. e.g. [cyan]--class-axis 0[/cyan] for a [C, N] array.",
+    rich_help_panel=ARRAYS)])
+_opt("label_attributes", Annotated[Optional[list[str]], typer.Option(
+    "--label-attributes", callback=lambda v: _split_list(v),
+    help="ARFF: the label attributes, comma-separated or repeated; default: the MULAN .xml beside the "
+    ".arff, or MEKA's '-C n'. Classes keep the ARFF's column order. e.g. "
+    "[cyan]--label-attributes amazed-suprised,happy-pleased[/cyan].", rich_help_panel=ARRAYS)])
+_opt("mask_mode", Annotated[MaskMode, typer.Option(
+    "--mask-mode", help="How mask values are read: index (class ids 0..C-1), binary (non-zero = foreground, one "
+    "class), channels (files of [C, H, W] or [C, D, H, W] 0/1 channels), or auto: decided over the whole "
+    "set and stated in the report (only 0/255 or 0/1 → binary; ids 0..K plus 255 → index, 255 void; "
+    "else index). .npy/.npz/.pt files are multi-hot arrays [N, C] unless --mask-mode index, binary or "
+    "channels is given: then .npy files are masks. e.g. [cyan]--mask-mode binary[/cyan] for instance "
+    "masks.", rich_help_panel=ARRAYS)], MaskMode.auto)
+_opt("num_classes", Annotated[Optional[int], typer.Option(
+    "--num-classes", min=1, help="Index masks: the number of classes C (ids 0..C-1); default: the "
+    "largest id seen + 1. e.g. [cyan]--num-classes 21[/cyan].", rich_help_panel=ARRAYS)])
+_opt("ignore_index", Annotated[Optional[list[int]], typer.Option(
+    "--ignore-index", help="A mask value that counts as neither positive nor negative (repeatable), e.g. "
+    "[cyan]--ignore-index 255[/cyan] (VOC) or [cyan]--ignore-index 11[/cyan] (CamVid).",
+    rich_help_panel=ARRAYS)])
+_opt("file_list", Annotated[Optional[Path], typer.Option(
+    "--file-list", help="A split file, one mask per line: an id (VOC's 2007_000032 → the mask of that "
+    "name), a path, or 'image mask' pairs (CamVid: the last is the mask), looked up under --root, then "
+    "under the LABELS folders. e.g. [cyan]bceweights compute VOC2012/SegmentationClass --file-list "
+    "VOC2012/ImageSets/Segmentation/train.txt[/cyan].", rich_help_panel=ARRAYS)])
+_opt("root", Annotated[Optional[Path], typer.Option(
+    "--root", help="Where --file-list entries are looked up first (paths written for another machine "
+    "are matched by their tail), e.g. [cyan]--root CamVid[/cyan].", rich_help_panel=ARRAYS)])
+_opt("workers", Annotated[Optional[int], typer.Option(
+    "--workers", min=1, help="Processes that decode masks; default: all cores. The counts do not depend "
+    "on it. e.g. [cyan]--workers 4[/cyan].", rich_help_panel=ARRAYS)])
+
 
 def spec_from_options(opts: dict[str, Any]):
     """Build the library's :class:`InputSpec` from parsed CLI options."""
@@ -219,12 +326,30 @@ def spec_from_options(opts: dict[str, Any]):
         where=_parse_where(opts.pop("where")),
         policy=policy,
         progress=sys.stderr.isatty(),
-        **{k: opts.pop(k) for k in list(opts) if k in _EXTRA_SPEC_FIELDS},
+        **_extra_spec_fields(opts),
     )
+
+
+def _extra_spec_fields(opts: dict[str, Any]) -> dict[str, Any]:
+    """The ``_EXTRA_SPEC_FIELDS`` options as InputSpec values: an unset option (None; Typer gives None
+    for an empty list too) keeps the field's default, lists become tuples, enums their value."""
+    out: dict[str, Any] = {}
+    for name in [k for k in opts if k in _EXTRA_SPEC_FIELDS]:
+        value = opts.pop(name)
+        if value is None:
+            continue
+        if isinstance(value, (list, tuple)):
+            value = tuple(value)
+        elif isinstance(value, Enum):
+            value = value.value
+        out[name] = value
+    return out
 
 
 #: Input options added by other modules (name → InputSpec field), built into the spec as they are.
 _EXTRA_SPEC_FIELDS: set[str] = set()
+_EXTRA_SPEC_FIELDS.update({"key", "class_axis", "label_attributes", "mask_mode", "num_classes", "ignore_index",
+                           "file_list", "root", "workers"})
 
 
 def with_input_options(func: Callable[..., Any]) -> Callable[..., Any]:
@@ -256,21 +381,16 @@ class RichProgress:
     """A Rich progress bar on stderr; silent when stderr is not a terminal."""
 
     def __init__(self) -> None:
-        from rich.progress import (
-            BarColumn,
-            DownloadColumn,
-            Progress,
-            TextColumn,
-            TimeRemainingColumn,
-            TransferSpeedColumn,
-        )
+        from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
+        amount, speed = _unit_columns()
         self._progress = Progress(
-            TextColumn("{task.description}"), BarColumn(), DownloadColumn(), TransferSpeedColumn(),
+            TextColumn("{task.description}"), BarColumn(), amount, speed,
             TimeRemainingColumn(), console=_stderr_console(), transient=True,
             disable=not sys.stderr.isatty(),
         )
         self._task = None
+        self._pixels = 0.0
 
     def __enter__(self) -> "RichProgress":
         self._progress.__enter__()
@@ -280,15 +400,94 @@ class RichProgress:
         self._progress.__exit__(*exc)
 
     def start(self, total: float, unit: str, description: str) -> None:
-        self._task = self._progress.add_task(description, total=total)
+        self._task = self._progress.add_task(description, total=total, unit=unit, pixels=0.0)
 
-    def advance(self, amount: float) -> None:
+    def advance(self, amount: float, **fields: float) -> None:
         if self._task is not None:
-            self._progress.advance(self._task, amount)
+            self._pixels += fields.get("pixels", 0.0)
+            self._progress.update(self._task, advance=amount, pixels=self._pixels)
+
+
+def _unit_columns():
+    """(amount, speed) columns: bytes and bytes/s for tables, files and pixels/s for masks."""
+    from rich.progress import DownloadColumn, ProgressColumn, TransferSpeedColumn
+    from rich.text import Text
+
+    class Amount(ProgressColumn):
+        def __init__(self) -> None:
+            super().__init__()
+            self._bytes = DownloadColumn()
+
+        def render(self, task):
+            unit = task.fields.get("unit", "bytes")
+            if unit == "bytes":
+                return self._bytes.render(task)
+            return Text(f"{int(task.completed):,}/{int(task.total or 0):,} {unit}", style="progress.download")
+
+    class Speed(ProgressColumn):
+        def __init__(self) -> None:
+            super().__init__()
+            self._bytes = TransferSpeedColumn()
+
+        def render(self, task):
+            if task.fields.get("unit", "bytes") == "bytes":
+                return self._bytes.render(task)
+            elapsed = task.elapsed or 0.0
+            if not elapsed or not task.fields.get("pixels"):
+                return Text("?", style="progress.data.speed")
+            rate = task.fields["pixels"] / elapsed
+            for prefix, scale in (("G", 1e9), ("M", 1e6), ("k", 1e3), ("", 1.0)):
+                if rate >= scale or not prefix:
+                    return Text(f"{rate / scale:.1f} {prefix}px/s", style="progress.data.speed")
+            return Text("?")
+
+    return Amount(), Speed()
 
 
 # ---------------------------------------------------------------------------------------------------
 # Commands
+
+
+class SortBy(str, Enum):
+    name = "name"
+    count = "count"
+    weight = "weight"
+
+
+REPORT = "Report"
+JsonOpt = Annotated[Optional[str], typer.Option(
+    "--json", help="Also write the report as JSON to FILE, or to stdout with [cyan]--json -[/cyan].",
+    rich_help_panel=REPORT)]
+MarkdownOpt = Annotated[Optional[Path], typer.Option(
+    "--markdown", help="Write the report as Markdown (for a README or model card), e.g. "
+    "[cyan]--markdown balance.md[/cyan].", rich_help_panel=REPORT)]
+CsvOpt = Annotated[Optional[Path], typer.Option(
+    "--csv", help="Write one row per class (counts, prevalence, weights, flags), e.g. "
+    "[cyan]--csv classes.csv[/cyan].", rich_help_panel=REPORT)]
+PlotOpt = Annotated[Optional[Path], typer.Option(
+    "--plot", help="Draw positives per class (log axis) and pos_weight to a .png or .svg, e.g. "
+    "[cyan]--plot balance.png[/cyan]. Needs matplotlib (the \\[plot] extra).", rich_help_panel=REPORT)]
+CooccurrenceOpt = Annotated[Optional[Path], typer.Option(
+    "--cooccurrence", help="Write the full class x class co-occurrence counts (label tables) as CSV, "
+    "e.g. [cyan]--cooccurrence pairs.csv[/cyan].", rich_help_panel=REPORT)]
+SortOpt = Annotated[Optional[SortBy], typer.Option(
+    "--sort", help="Order of the class table: name, count (most positives first) or weight (largest "
+    "pos_weight, i.e. rarest, first). Default: the data's order.", rich_help_panel=REPORT)]
+TopOpt = Annotated[Optional[int], typer.Option(
+    "--top", min=1, help="Show only the first K classes of the table (by --sort, default count) and "
+    "say how many are hidden, e.g. [cyan]--top 20[/cyan].", rich_help_panel=REPORT)]
+
+
+def _report_files(result, doc, *, json_out, markdown, csv_out, plot, cooccurrence, sort, top,
+                  quiet, show_usage) -> None:
+    """Write the report files, then print the report (unless quiet or the JSON goes to stdout)."""
+    from . import report
+
+    sort_key = sort.value if sort else None
+    report.write_outputs(doc, result.counts, json_out=json_out, markdown=markdown, csv_out=csv_out,
+                         plot=plot, cooccurrence=cooccurrence, sort=sort_key, top=top)
+    if not quiet and json_out != "-":
+        report.render(doc, _stdout_console(), show_usage=show_usage, sort=sort_key, top=top)
 
 
 def _version(value: bool) -> None:
@@ -312,6 +511,54 @@ def _main(
     _DEBUG = debug
 
 
+EXECUTION = "Execution"
+
+
+class Engine(str, Enum):
+    local = "local"
+    dask = "dask"
+
+
+EngineOpt = Annotated[Engine, typer.Option(
+    "--engine", help="Where the counting runs: local (this machine) or dask (a Dask cluster; needs "
+    "pip install 'bceweights\\[dask]'), e.g. [cyan]--engine dask[/cyan].", rich_help_panel=EXECUTION)]
+SchedulerOpt = Annotated[Optional[str], typer.Option(
+    "--scheduler", help="With --engine dask: the address of an existing cluster's scheduler, e.g. "
+    "[cyan]--scheduler tcp://10.0.0.5:8786[/cyan]. Default: a local cluster, one process per core.",
+    rich_help_panel=EXECUTION)]
+
+
+def _engine_args(engine: Engine, scheduler: Optional[str]) -> dict[str, Any]:
+    if scheduler is not None and engine is not Engine.dask:
+        raise typer.BadParameter("needs --engine dask", param_hint="--scheduler")
+    return {"engine": engine.value, "scheduler": scheduler}
+
+
+VALIDATION = "Validation"
+
+
+class Device(str, Enum):
+    cpu = "cpu"
+    cuda = "cuda"
+
+
+DeviceOpt = Annotated[Device, typer.Option(
+    "--device", help="Where the loss checks run: cpu, or cuda where torch sees a GPU.",
+    rich_help_panel=VALIDATION)]
+NoValidateOpt = Annotated[bool, typer.Option(
+    "--no-validate", help="Skip the loss checks (broadcast, numeric, balance, sanity) that run before "
+    "the .pt is saved.", rich_help_panel=VALIDATION)]
+
+
+def _print_checks(checks, *, quiet: bool, stderr: bool = False) -> None:
+    """One pass/fail line per check (Rich); on stderr when stdout carries JSON."""
+    # Import names, not the module: the package exports a function called ``validate``.
+    from .validate import render
+
+    if not quiet:
+        render(checks, _stderr_console() if stderr else _stdout_console())
+
+
 @app.command()
 @handle_errors
 @with_input_options
@@ -323,21 +570,79 @@ def compute(
     output: Annotated[Path, typer.Option(
         "--output", "-o", help="Where to save the .pt, e.g. [cyan]-o weights.pt[/cyan].",
         rich_help_panel=OUTPUT)] = Path("weights.pt"),
-    json_out: Annotated[Optional[str], typer.Option(
-        "--json", help="Also write the report as JSON to FILE, or to stdout with [cyan]--json -[/cyan].",
-        rich_help_panel=OUTPUT)] = None,
+    json_out: JsonOpt = None,
+    markdown: MarkdownOpt = None,
+    csv_out: CsvOpt = None,
+    plot: PlotOpt = None,
+    cooccurrence: CooccurrenceOpt = None,
+    sort: SortOpt = None,
+    top: TopOpt = None,
     quiet: Annotated[bool, typer.Option(
         "--quiet", "-q", help="Print no report, only errors.", rich_help_panel=OUTPUT)] = False,
     normalize: Annotated[Normalize, typer.Option(
         "--normalize", help="Rescale class weights: none, mean (mean 1) or sum (sum 1), e.g. "
         "[cyan]--normalize mean[/cyan].", rich_help_panel=WEIGHTS)] = Normalize.none,
     zero_positives: Annotated[ZeroPositives, typer.Option(
-        "--zero-positives", help="A class with no positive: warn (pos_weight 1, class weight = the "
-        "largest other), skip (class weight 0) or error (exit 1).", rich_help_panel=WEIGHTS)]
+        "--zero-positives", help="A class with no positive (or rare, see --min-count): warn (pos_weight "
+        "1, class weight = the largest other), skip (class weight 0) or error (exit 1).", rich_help_panel=WEIGHTS)]
     = ZeroPositives.warn,
     strict: Annotated[bool, typer.Option(
         "--strict", help="Turn warnings into errors (exit 1): same as --zero-positives error.",
         rich_help_panel=WEIGHTS)] = False,
+    scheme: Annotated[Scheme, typer.Option(
+        "--scheme", help="Class-weight formula (P positives, n = P + N, C classes): inverse n/(C·P); "
+        "inverse-sqrt sqrt(n/P); effective-number (1-β)/(1-β^P), mean 1 (Cui 2019); median-frequency "
+        "median(f)/f, f = P / pixels of the images holding the class (masks only; Eigen & Fergus); "
+        "enet 1/ln(k + P/n) (ENet). e.g. [cyan]--scheme effective-number --beta 0.999[/cyan].",
+        rich_help_panel=WEIGHTS)] = Scheme.inverse,
+    beta: Annotated[float, typer.Option(
+        "--beta", callback=lambda v: _in_range(v, "--beta", 0, 1, high_open=True),
+        help="β of --scheme effective-number, in [0, 1).",
+        rich_help_panel=WEIGHTS)] = 0.999,
+    enet_k: Annotated[float, typer.Option(
+        "--enet-k", callback=lambda v: _in_range(v, "--enet-k", 1, None, low_open=True),
+        help="k of --scheme enet, above 1.",
+        rich_help_panel=WEIGHTS)] = 1.02,
+    min_count: Annotated[float, typer.Option(
+        "--min-count", metavar="K", min=0.0, help="A class with fewer than K positives (but some) is rare and "
+        "follows --zero-positives: warn caps its pos_weight and class weight at the largest of the "
+        "other classes, skip gives it class weight 0, error exits 1. Default 0: off.",
+        rich_help_panel=WEIGHTS)] = 0.0,
+    clip: Annotated[Optional[str], typer.Option(
+        "--clip", metavar="MIN:MAX", callback=_clip_option, help="Bound pos_weight and class weights "
+        "alike, applied last (after --normalize); either side may be empty, e.g. [cyan]--clip :50[/cyan]. "
+        "A skipped class keeps class weight 0.", rich_help_panel=WEIGHTS)] = None,
+    smoothing: Annotated[float, typer.Option(
+        "--smoothing", metavar="K", min=0.0, help="Add K to every class's positives and negatives before the "
+        "formulas: pos_weight = (N+K)/(P+K).", rich_help_panel=WEIGHTS)] = 0.0,
+    sample_weights: Annotated[Optional[Path], typer.Option(
+        "--sample-weights", metavar="FILE.pt", help="Also write per-row weights for "
+        "WeightedRandomSampler: keys weights (float64 [N], row order), rows, file_index, files, ids "
+        "(with an id column), groups, group_weight, and repeat_factors with --repeat-threshold. A row "
+        "weighs the largest weight of its positive labels; a row without any, the weight of the "
+        "'no label' group (one more class for the scheme).", rich_help_panel=SAMPLING)] = None,
+    sample_reduce: Annotated[Optional[SampleReduce], typer.Option(
+        "--sample-reduce", help="How a row combines the weights of its positive labels: max (default) "
+        "or mean.", rich_help_panel=SAMPLING)] = None,
+    repeat_threshold: Annotated[Optional[float], typer.Option(
+        "--repeat-threshold", metavar="T",
+        callback=lambda v: _in_range(v, "--repeat-threshold", 0, None, low_open=True),
+        help="Also write LVIS repeat factors (key repeat_factors): r_c = max(1, sqrt(T / f_c)), f_c = "
+        "fraction of rows holding c; a row takes the max over its labels (1 without any). e.g. "
+        "[cyan]--repeat-threshold 0.001[/cyan].",
+        rich_help_panel=SAMPLING)] = None,
+    id_column: Annotated[Optional[str], typer.Option(
+        "--id-column", help="The column of row ids written with --sample-weights (key ids). Default: "
+        "the first non-label column named like an id (path, image, id, file, name ...).",
+        rich_help_panel=SAMPLING)] = None,
+    flat: Annotated[bool, typer.Option(
+        "--flat", help="Save pos_weight and class_weight of masks as [C] (default: [C, 1, 1] for 2-D, "
+        "[C, 1, 1, 1] for 3-D masks, which broadcast over an [N, C, H, W] / [N, C, D, H, W] target).",
+        rich_help_panel=OUTPUT)] = False,
+    engine: EngineOpt = Engine.local,
+    scheduler: SchedulerOpt = None,
+    no_validate: NoValidateOpt = False,
+    device: DeviceOpt = Device.cpu,
     spec: Any = None,
 ) -> None:
     """Count labels, compute pos_weight and class weights, save them to a .pt and print the report.
@@ -351,15 +656,126 @@ def compute(
 
     if json_out != "-":
         io.check_output_path(output)
-    options = WeightOptions(normalize=normalize.value,
-                            zero_positives="error" if strict else zero_positives.value)
+    report.check_outputs(json_out=json_out, markdown=markdown, csv_out=csv_out, plot=plot,
+                         cooccurrence=cooccurrence)
+    options = WeightOptions(scheme=scheme.value, normalize=normalize.value,
+                            zero_positives="error" if strict else zero_positives.value, beta=beta,
+                            enet_k=enet_k, min_count=min_count, clip=clip, smoothing=smoothing)
+    sampling_options = _sampling_options(sample_weights, sample_reduce, repeat_threshold, id_column)
+    if not no_validate:
+        from .validate import resolve_device
+
+        resolve_device(device.value)  # before the scan: no GPU is a usage problem, not a late surprise
     with RichProgress() as progress:
-        result = api.compute(labels, spec, options, progress=progress)
-    result.save(output)
-    doc = report.build_report(result, output=str(output))
-    _write_json(json_out, doc)
-    if not quiet and json_out != "-":
-        report.render(doc, _stdout_console(), show_usage=str(output))
+        result = api.compute(labels, spec, options, progress=progress, **_engine_args(engine, scheduler))
+    if flat:
+        result.meta["flat"] = True  # the report shows the saved shape
+    checks = None
+    if not no_validate:
+        from .validate import check_result
+
+        checks = check_result(result, labels, spec, device=device.value, flat=flat)
+    failed = checks is not None and not checks.passed
+    if not failed:  # a failed check leaves no .pt behind
+        result.save(output, flat=flat)
+        if sampling_options is not None:
+            from . import sampling
+
+            sampling.sample_weights(labels, spec, result.counts, options, sampling_options).save(sample_weights)
+    doc = report.build_report(result, output=None if failed else str(output))
+    if checks is not None:
+        doc["validation"] = checks.to_dict()
+    _report_files(result, doc, json_out=json_out, markdown=markdown, csv_out=csv_out, plot=plot,
+                  cooccurrence=cooccurrence, sort=sort, top=top, quiet=quiet,
+                  show_usage=None if failed else str(output))
+    if checks is not None:
+        _print_checks(checks, quiet=quiet, stderr=json_out == "-")
+        checks.raise_if_failed(f"; {output} was not written")
+
+
+@app.command()
+@handle_errors
+@with_input_options
+def validate(
+    weights: Annotated[Path, typer.Argument(
+        help="A .pt written by [cyan]bceweights compute[/cyan], e.g. [cyan]weights.pt[/cyan].",
+        metavar="WEIGHTS.pt", show_default=False)],
+    labels: Annotated[list[str], typer.Argument(
+        help="The label files the weights are for (counted again), with the same options as compute.",
+        show_default=False)],
+    *,
+    device: DeviceOpt = Device.cpu,
+    quiet: Annotated[bool, typer.Option(
+        "--quiet", "-q", help="Print only errors.", rich_help_panel=OUTPUT)] = False,
+    engine: EngineOpt = Engine.local,
+    scheduler: SchedulerOpt = None,
+    spec: Any = None,
+) -> None:
+    """Check a .pt against its labels by running BCEWithLogitsLoss; exit 1 on any failure.
+
+    One pass/fail line per check: sanity, broadcast, numeric, balance.
+
+    Examples:
+      [cyan]bceweights validate weights.pt sample_data/chest_xray_labels.csv --where split=train[/cyan]
+      [cyan]bceweights validate cxr14.pt train_list.txt --no-header --classes-file CLASS_ORDER.txt[/cyan]
+    """
+    from .validate import validate_paths
+
+    with RichProgress() as progress:
+        checks = validate_paths(weights, labels, spec, device=device.value, progress=progress,
+                                **_engine_args(engine, scheduler))
+    _print_checks(checks, quiet=quiet)
+    checks.raise_if_failed()
+
+
+@app.command("report")
+@handle_errors
+def report_command(
+    weights: Annotated[Path, typer.Argument(
+        help="A .pt written by [cyan]bceweights compute[/cyan], e.g. [cyan]weights.pt[/cyan].",
+        metavar="WEIGHTS.pt", show_default=False)],
+    *,
+    json_out: JsonOpt = None,
+    markdown: MarkdownOpt = None,
+    csv_out: CsvOpt = None,
+    plot: PlotOpt = None,
+    cooccurrence: CooccurrenceOpt = None,
+    sort: SortOpt = None,
+    top: TopOpt = None,
+    quiet: Annotated[bool, typer.Option(
+        "--quiet", "-q", help="Print no report, only errors.", rich_help_panel=OUTPUT)] = False,
+) -> None:
+    """Print the class-imbalance report of a saved .pt again (and write its files), without re-reading
+    the labels.
+
+    Examples:
+      [cyan]bceweights report weights.pt --sort weight --top 20[/cyan]
+      [cyan]bceweights report weights.pt --markdown balance.md --plot balance.png[/cyan]
+    """
+    from . import api, io, report
+
+    report.check_outputs(json_out=json_out, markdown=markdown, csv_out=csv_out, plot=plot,
+                         cooccurrence=cooccurrence)
+    result = api.result_from_payload(io.load(weights))
+    doc = report.build_report(result, output=str(weights))
+    _report_files(result, doc, json_out=json_out, markdown=markdown, csv_out=csv_out, plot=plot,
+                  cooccurrence=cooccurrence, sort=sort, top=top, quiet=quiet, show_usage=str(weights))
+
+
+def _sampling_options(path, reduce, threshold, id_column):
+    """The per-sample options, checked before the scan; None without --sample-weights."""
+    if path is None:
+        for flag, value in (("--sample-reduce", reduce), ("--repeat-threshold", threshold),
+                            ("--id-column", id_column)):
+            if value is not None:
+                raise typer.BadParameter("needs --sample-weights FILE.pt", param_hint=flag)
+        return None
+    from . import io
+    from .sampling import SampleOptions
+
+    io.check_output_path(path)
+    return SampleOptions(reduce=(reduce or SampleReduce.max).value, repeat_threshold=threshold,
+                         id_column=id_column or "auto")
 
 
 def _write_json(target: str | None, doc: dict[str, Any]) -> None:
@@ -375,4 +791,8 @@ def _write_json(target: str | None, doc: dict[str, Any]) -> None:
 
 
 def main() -> None:
+    # The only BLAS work is the co-occurrence product, one small matrix a batch: OpenBLAS's threads
+    # spin between batches and starve Arrow's parser, 3x slower on label lists (benchmarks/RESULTS.md).
+    # Set before NumPy loads, for this process only; a user's own setting wins.
+    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
     app()

@@ -24,6 +24,8 @@ from typing import Any
 import numpy as np
 
 _PER_CLASS = ("pos", "neg", "ignored", "missing", "uncertain", "soft")
+#: Rows per float32 co-occurrence product: far below 2**24, where float32 sums of 0/1 stop being exact.
+_GRAM_ROWS = 1 << 20
 
 
 def _zeros(n: int) -> np.ndarray:
@@ -53,6 +55,8 @@ class Counts:
     pixels: int = 0
     spatial_ndim: int = 0
     image_count: np.ndarray | None = None
+    #: Masks: per class, the pixels of the images that contain it (for ``median-frequency``).
+    image_pixels: np.ndarray | None = None
     cooccurrence: np.ndarray | None = None
     #: What a reader decided and the user should know (e.g. "mask mode: index, because ..."); merged
     #: as a union, in first-seen order.
@@ -70,6 +74,8 @@ class Counts:
             setattr(self, name, _zeros(n) if value is None else np.asarray(value, dtype=np.float64).copy())
         if self.image_count is not None:
             self.image_count = np.asarray(self.image_count, dtype=np.int64).copy()
+        if self.image_pixels is not None:
+            self.image_pixels = np.asarray(self.image_pixels, dtype=np.int64).copy()
         if self.cooccurrence is not None:
             self.cooccurrence = np.asarray(self.cooccurrence, dtype=np.float64).copy()
 
@@ -101,8 +107,8 @@ class Counts:
         if n == 0:
             return
         if labels.dtype.kind in "biu":
-            y = labels.astype(np.float32, copy=False)
-            nan_mask = None
+            self._update_binary(labels)
+            return
         else:
             y = labels.astype(np.float64, copy=False)
             nan_mask = np.isnan(y)
@@ -123,7 +129,36 @@ class Counts:
         self.samples += n
         self.no_positive += int(np.count_nonzero(y.sum(axis=1) == 0))
         if self.cooccurrence is not None:
-            yf = y.astype(np.float32, copy=False)
+            self._add_gram(y)
+
+    def _update_binary(self, labels: np.ndarray) -> None:
+        """0/1 integers (the common case, often a transposed view of per-column arrays): integer sums
+        on the narrow type, no float copy except the one the co-occurrence product needs."""
+        n = labels.shape[0]
+        pos = labels.sum(axis=0, dtype=np.int64)
+        self.pos += pos
+        self.neg += n - pos
+        self.samples += n
+        per_row = labels.sum(axis=1, dtype=np.uint8 if self.num_classes < 256 else np.int64)
+        self.no_positive += n - int(np.count_nonzero(per_row))
+        if self.cooccurrence is None:
+            return
+        multi = per_row > 1
+        if np.count_nonzero(multi) > n // 2:
+            self._add_gram(labels)
+            return
+        # A row with one label adds only to the diagonal (which is ``pos``): the product is needed
+        # for rows with two or more, a small share of sparse label sets (6x less work at 17%).
+        shared = labels[multi]
+        self._add_gram(shared)
+        diagonal = np.arange(self.num_classes)
+        self.cooccurrence[diagonal, diagonal] += pos - shared.sum(axis=0, dtype=np.int64)
+
+    def _add_gram(self, y: np.ndarray) -> None:
+        # float32 BLAS is ~50x faster than an integer matmul; its sums of 0/1 products stay exact while
+        # below 2**24, hence the row slices.
+        for start in range(0, y.shape[0], _GRAM_ROWS):
+            yf = y[start:start + _GRAM_ROWS].astype(np.float32)
             self.cooccurrence += (yf.T @ yf).astype(np.float64)
 
     def add(
@@ -136,6 +171,7 @@ class Counts:
         pixels: int = 0,
         no_positive: int = 0,
         image_count: Sequence[int] | np.ndarray | None = None,
+        image_pixels: Sequence[int] | np.ndarray | None = None,
     ) -> None:
         """Add totals computed elsewhere (a mask histogram, a column sum)."""
         self.pos += np.asarray(pos, dtype=np.float64)
@@ -149,6 +185,10 @@ class Counts:
             if self.image_count is None:
                 self.image_count = np.zeros(self.num_classes, dtype=np.int64)
             self.image_count += np.asarray(image_count, dtype=np.int64)
+        if image_pixels is not None:
+            if self.image_pixels is None:
+                self.image_pixels = np.zeros(self.num_classes, dtype=np.int64)
+            self.image_pixels += np.asarray(image_pixels, dtype=np.int64)
 
     def extend_classes(self, names: Iterable[str]) -> None:
         """Append classes not seen so far (label lists, index masks); their counts start at zero."""
@@ -163,6 +203,8 @@ class Counts:
         self.neg[-k:], self.ignored[-k:] = self._baseline_for_new_class(n_old=len(self.classes))
         if self.image_count is not None:
             self.image_count = np.concatenate([self.image_count, np.zeros(k, dtype=np.int64)])
+        if self.image_pixels is not None:
+            self.image_pixels = np.concatenate([self.image_pixels, np.zeros(k, dtype=np.int64)])
         if self.cooccurrence is not None:
             grown = np.zeros((self.num_classes + k, self.num_classes + k))
             grown[: self.num_classes, : self.num_classes] = self.cooccurrence
@@ -191,6 +233,8 @@ class Counts:
             setattr(out, name, getattr(self, name)[order])
         if self.image_count is not None:
             out.image_count = self.image_count[order]
+        if self.image_pixels is not None:
+            out.image_pixels = self.image_pixels[order]
         if self.cooccurrence is not None:
             out.cooccurrence = self.cooccurrence[np.ix_(order, order)]
         return out
@@ -215,6 +259,10 @@ class Counts:
             if self.image_count is None:
                 self.image_count = np.zeros(self.num_classes, dtype=np.int64)
             self.image_count = self.image_count + other.image_count
+        if other.image_pixels is not None:
+            if self.image_pixels is None:
+                self.image_pixels = np.zeros(self.num_classes, dtype=np.int64)
+            self.image_pixels = self.image_pixels + other.image_pixels
         if other.cooccurrence is not None or self.cooccurrence is not None:
             if self.cooccurrence is None or other.cooccurrence is None:
                 # A partial matrix would be wrong, so drop it rather than report half the pairs.
@@ -240,6 +288,7 @@ class Counts:
             pixels=int(self.pixels),
             spatial_ndim=int(self.spatial_ndim),
             image_count=None if self.image_count is None else self.image_count.tolist(),
+            image_pixels=None if self.image_pixels is None else self.image_pixels.tolist(),
             cooccurrence=None if self.cooccurrence is None else self.cooccurrence.tolist(),
             notes=list(self.notes),
         )
@@ -248,7 +297,7 @@ class Counts:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Counts:
         known = {"classes", *_PER_CLASS, "samples", "no_positive", "pixels", "spatial_ndim",
-                 "image_count", "cooccurrence", "notes"}
+                 "image_count", "image_pixels", "cooccurrence", "notes"}
         return cls(**{k: v for k, v in data.items() if k in known})
 
     def __eq__(self, other: object) -> bool:
@@ -271,6 +320,9 @@ def _aligned(other: Counts, target: Counts) -> Counts:
     if other.image_count is not None:
         out.image_count = np.zeros(target.num_classes, dtype=np.int64)
         out.image_count[index] = other.image_count
+    if other.image_pixels is not None:
+        out.image_pixels = np.zeros(target.num_classes, dtype=np.int64)
+        out.image_pixels[index] = other.image_pixels
     if other.cooccurrence is not None:
         out.cooccurrence = np.zeros((target.num_classes, target.num_classes))
         out.cooccurrence[np.ix_(index, index)] = other.cooccurrence

@@ -13,8 +13,8 @@ from pathlib import Path
 from typing import Protocol
 
 from .counts import Counts
-from .errors import InputError, OptionsError
-from .readers import READERS, ReaderInfo, resolve_format
+from .errors import InputError, OptionsError, reader_boundary
+from .readers import READERS, ReaderInfo, resolve_for
 from .spec import InputSpec
 
 
@@ -23,15 +23,24 @@ class ProgressSink(Protocol):
 
     def start(self, total: float, unit: str, description: str) -> None: ...
 
-    def advance(self, amount: float) -> None: ...
+    def advance(self, amount: float, **fields: float) -> None:
+        """``fields``: extra running totals for the display, e.g. ``pixels=`` for masks (counted in
+        files)."""
+        ...
 
 
 def expand_paths(paths: Sequence[str | Path], spec: InputSpec) -> list[Path]:
     """Expand globs and directories into files, in a stable (sorted) order."""
+    if spec.file_list is not None:
+        from .readers.masks import files_from_list
+
+        return files_from_list(paths, spec)
+    if spec.root is not None:
+        raise OptionsError("--root is where --file-list entries are looked up; it needs --file-list")
     known = tuple(ext for info in READERS.values() for ext in info.extensions)
     out: list[Path] = []
     for raw in paths:
-        text = str(raw)
+        text = local_path(str(raw))
         path = Path(text)
         if not path.exists() and any(ch in text for ch in "*?["):
             matches = sorted(Path(p) for p in glob.glob(text, recursive=True) if Path(p).is_file())
@@ -53,15 +62,35 @@ def expand_paths(paths: Sequence[str | Path], spec: InputSpec) -> list[Path]:
     return out
 
 
+def local_path(text: str) -> str:
+    """A ``file://`` URL as a local path (anything else unchanged, other URLs refused): the readers
+    open local files, so object storage is read through a mount seen by every worker."""
+    scheme, sep, _ = text.partition("://")
+    if not sep or len(scheme) < 2 or not scheme.isalnum():  # C:// is a drive, not a scheme
+        return text
+    if scheme.lower() == "file":
+        from urllib.parse import unquote, urlparse
+
+        return unquote(urlparse(text).path)
+    raise OptionsError(
+        f"{text}: {scheme}:// URLs are not read directly, only local paths and file:// URLs",
+        hint="mount the bucket (s3fs, gcsfuse) where bceweights and every Dask worker run, and pass "
+        "the mounted path",
+    )
+
+
 def group_by_reader(paths: Sequence[Path], spec: InputSpec) -> dict[ReaderInfo, list[Path]]:
     groups: dict[ReaderInfo, list[Path]] = {}
     for path in paths:
-        groups.setdefault(resolve_format(path, spec.format), []).append(path)
+        groups.setdefault(resolve_for(path, spec), []).append(path)
     kinds = {info.kind for info in groups}
     if len(kinds) > 1:
         raise InputError(
             f"the inputs mix {' and '.join(sorted(kinds))} files; count one kind of labels at a time"
         )
+    if kinds == {"mask"} and len(groups) > 1:
+        # One mask reader scans PNG, TIFF, .npy and NIfTI alike, and its auto mode must see the whole set.
+        return {next(iter(groups)): list(paths)}
     return groups
 
 
@@ -85,11 +114,20 @@ def count_paths(
     if engine != "local":
         raise OptionsError(f"unknown engine {engine!r}; choose local or dask")
     total: Counts | None = None
-    if progress is not None:
+    if progress is not None and kind == "mask":
+        progress.start(len(files), "files", "decoding masks")
+    elif progress is not None:
         progress.start(sum(p.stat().st_size for p in files), "bytes", "counting")
     advance = progress.advance if progress is not None else None
     for info, group in groups.items():
-        counts = info.load().count(group, spec, advance)
+        # The last line of defence: readers name the file themselves; this catches what slips past.
+        where = group[0] if len(group) == 1 else f"one of {len(group)} {info.name} files ({group[0]}, ...)"
+        with reader_boundary(where):
+            counts = info.load().count(group, spec, advance)
+            # As the Dask engine does after its reduce (masks settle their mode over the whole set).
+            finish = getattr(info.load(), "finish_counts", None)
+            if finish is not None:
+                counts = finish(counts, spec)
         total = counts if total is None else total.merge(counts)
     assert total is not None
     return total, files, kind

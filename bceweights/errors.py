@@ -28,6 +28,10 @@ class OptionsError(BceWeightsError):
     """Options that do not fit the data (a column that does not exist, a bad threshold)."""
 
 
+class OutputError(BceWeightsError):
+    """An output path that cannot be written (a directory, a missing or read-only folder)."""
+
+
 class ZeroPositivesError(BceWeightsError):
     """A class has no positive example and the user asked for this to be an error."""
 
@@ -52,3 +56,49 @@ def require(module: str, *, feature: str, extra: str | None = None, package: str
         return importlib.import_module(module)
     except ImportError as exc:
         raise MissingDependency(package or module.split(".")[0], feature, extra) from exc
+
+
+# Packages whose exceptions, raised while parsing a user's file, mean "this file is bad", not "bug".
+_READER_PACKAGES = frozenset({"pyarrow", "PIL", "tifffile", "imagecodecs", "nibabel", "zipfile", "zlib",
+                              "gzip", "bz2", "lzma", "struct", "pickle", "csv", "numpy"})
+
+
+def is_file_error(exc: BaseException) -> bool:
+    """Whether ``exc`` is what a parser raises on a bad or unreadable file (OSError, EOFError,
+    ValueError — numpy's and pyarrow's included — or an error class of a reader package)."""
+    if isinstance(exc, (OSError, EOFError, ValueError)):
+        return True
+    return any(cls.__module__.split(".")[0] in _READER_PACKAGES for cls in type(exc).__mro__[:-2])
+
+
+def describe(exc: BaseException) -> str:
+    """The first line of an exception's message, short enough for a one-line error."""
+    text = str(exc).strip()
+    first = text.splitlines()[0] if text else type(exc).__name__
+    if isinstance(exc, OSError) and exc.strerror and not exc.filename:
+        first = exc.strerror
+    return first if len(first) <= 200 else first[:197] + "..."
+
+
+def reader_boundary(path, what: str = "the file"):
+    """Context manager for the edge between bceweights and a third-party parser: an exception that a
+    bad file raises there (see :func:`is_file_error`) becomes an :class:`InputError` naming ``path``,
+    so the user gets one line, not a traceback (``--debug`` still shows the cause)."""
+    import contextlib
+
+    @contextlib.contextmanager
+    def boundary():
+        try:
+            yield
+        except BceWeightsError:
+            raise
+        except Exception as exc:
+            if not is_file_error(exc):
+                raise
+            raise InputError(
+                f"{path}: cannot read {what} ({type(exc).__name__}: {describe(exc)})",
+                hint="check that the file is complete and in the expected format; --debug shows where "
+                "it failed",
+            ) from exc
+
+    return boundary()

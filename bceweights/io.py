@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO, Any
 
-from .errors import BceWeightsError, InputError
+from .errors import InputError, OutputError, describe
 
 FORMAT_NAME = "bceweights"
 FORMAT_VERSION = 1
@@ -23,36 +23,144 @@ REQUIRED_KEYS = ("classes", "pos_count", "neg_count", "pos_weight", "class_weigh
 
 
 def check_output_path(path: Path | str) -> Path:
-    """Fail early, before a long scan, when ``path`` cannot be written."""
+    """Fail early, before a long scan, when ``path`` cannot be written.
+
+    The check is a real probe (a temp file created and removed beside ``path``), not ``os.access``
+    alone: root passes ``os.access`` on read-only directories, NFS with root squash and pseudo file
+    systems such as /sys, where writing still fails.
+    """
     path = Path(path)
     if path.is_dir():
-        raise BceWeightsError(f"{path}: is a directory", hint="give a file name, e.g. weights.pt")
-    parent = path.parent if str(path.parent) else Path(".")
+        raise OutputError(f"{path}: is a directory", hint="give a file name, e.g. weights.pt")
+    parent = _parent(path)
     if not parent.exists():
-        raise BceWeightsError(f"{path}: the directory {parent} does not exist",
-                              hint=f"create it first: mkdir -p {parent}")
+        blocker = next((p for p in [parent, *parent.parents] if p.exists()), None)
+        if blocker is not None and not blocker.is_dir():
+            raise OutputError(f"{path}: {blocker} is a file, not a directory",
+                              hint="choose an output path inside a directory")
+        raise OutputError(f"{path}: the directory {parent} does not exist",
+                          hint=f"create it first: mkdir -p {parent}")
+    if not parent.is_dir():
+        raise OutputError(f"{path}: {parent} is a file, not a directory",
+                          hint="choose an output path inside a directory")
     if not os.access(parent, os.W_OK):
-        raise BceWeightsError(f"{path}: the directory {parent} is not writable")
+        raise OutputError(f"{path}: the directory {parent} is not writable",
+                          hint="choose another output path with -o")
+    try:
+        fd, probe = tempfile.mkstemp(prefix=_temp_prefix(path), suffix=".tmp", dir=parent)
+    except OSError as exc:
+        raise OutputError(f"{path}: cannot write in {parent} ({exc.strerror or exc})",
+                          hint="choose another output path with -o") from None
+    os.close(fd)
+    with contextlib.suppress(OSError):
+        os.unlink(probe)
     return path
+
+
+#: A temp file of ours older than this is left over by a killed run (SIGKILL, power loss) and removed
+#: by the next write of the same path; a live write takes well under a second.
+STALE_TEMP_SECONDS = 10.0
+
+
+def _parent(path: Path) -> Path:
+    return path.parent if str(path.parent) else Path(".")
+
+
+def _temp_prefix(path: Path) -> str:
+    # The pid tells a later run whether the writer of a leftover temp file is still alive.
+    return f".{path.name}.{os.getpid()}-"
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # e.g. EPERM: it exists, owned by someone else
+        return True
+    return True
+
+
+def remove_stale_temps(path: Path | str) -> list[Path]:
+    """Remove temp files left beside ``path`` by an earlier, killed write of it (SIGKILL cannot be
+    cleaned up after): those whose writer is gone, or that are older than an hour. Returns them."""
+    import re
+    import time
+
+    path = Path(path)
+    pattern = re.compile(rf"^\.{re.escape(path.name)}\.(\d+)-[^/]*\.tmp$")
+    removed = []
+    now = time.time()
+    try:
+        entries = list(os.scandir(_parent(path)))
+    except OSError:
+        return removed
+    for entry in entries:
+        match = pattern.match(entry.name)
+        if not match or not entry.is_file(follow_symlinks=False):
+            continue
+        try:
+            age = now - entry.stat(follow_symlinks=False).st_mtime
+        except OSError:
+            continue
+        pid = int(match.group(1))
+        if age > STALE_TEMP_SECONDS and (age > 3600 or pid == os.getpid() or not _pid_alive(pid)):
+            with contextlib.suppress(OSError):
+                os.unlink(entry.path)
+                removed.append(Path(entry.path))
+    return removed
 
 
 @contextlib.contextmanager
 def atomic_write(path: Path | str, mode: str = "wb") -> Iterator[IO[Any]]:
     """Write to a temp file beside ``path`` and rename it over ``path`` only on success: a failure or
-    Ctrl-C leaves any earlier file intact and no partial one."""
+    Ctrl-C leaves any earlier file intact and no partial one. (A SIGKILL mid-write can leave the temp
+    file ``.NAME.PID-XXXX.tmp``; the next write of ``path`` removes it.)"""
     path = check_output_path(path)
-    parent = path.parent if str(path.parent) else Path(".")
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=parent)
+    remove_stale_temps(path)
     try:
-        with os.fdopen(fd, mode, **({} if "b" in mode else {"encoding": "utf-8"})) as fh:
+        fd, tmp = tempfile.mkstemp(prefix=_temp_prefix(path), suffix=".tmp", dir=_parent(path))
+    except OSError as exc:
+        raise OutputError(f"{path}: cannot write ({exc.strerror or exc})") from None
+    try:
+        with _terminate_unwinds(), os.fdopen(fd, mode, **({} if "b" in mode else {"encoding": "utf-8"})) as fh:
             yield fh
             fh.flush()
             os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
+            os.replace(tmp, path)
+    except BaseException as exc:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
+        if isinstance(exc, OSError):
+            raise OutputError(f"{path}: cannot write ({exc.strerror or exc}); any earlier file is "
+                              "unchanged") from exc
         raise
+
+
+@contextlib.contextmanager
+def _terminate_unwinds() -> Iterator[None]:
+    """While a temp file exists, SIGTERM raises SystemExit (like Ctrl-C raises KeyboardInterrupt), so
+    the temp file is removed. Outside writes SIGTERM keeps its default: there is nothing to clean up,
+    and a Python handler would let pyarrow's signal interception swallow it mid-scan."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.getsignal(signal.SIGTERM)
+    if previous not in (signal.SIG_DFL, None):
+        yield
+        return
+
+    def terminate(signum, frame):
+        raise SystemExit(128 + signum)
+
+    signal.signal(signal.SIGTERM, terminate)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def write_text(path: Path | str, text: str) -> None:
@@ -80,6 +188,7 @@ def load(path: Path | str, *, ndim: int | None = None, device: str | None = None
     that rank: 2 for ``[N, C]``, 4 for ``[N, C, H, W]``, 5 for ``[N, C, D, H, W]``.
     """
     import pickle
+    import warnings
 
     import torch
 
@@ -88,22 +197,58 @@ def load(path: Path | str, *, ndim: int | None = None, device: str | None = None
         raise InputError(f"{path}: no such file")
     if path.is_dir():
         raise InputError(f"{path}: is a directory, not a weights file")
+    hint = "create one with: bceweights compute LABELS -o weights.pt"
+    with open(path, "rb") as fh:
+        head = fh.read(4)
+    if not head:
+        raise InputError(f"{path}: the file is empty, not a weights file", hint=hint)
+    if not head.startswith((b"PK", b"\x80")):  # torch.save writes a zip; old torch a pickle
+        raise InputError(f"{path}: not a weights file written by bceweights (not a PyTorch file: it "
+                         f"starts with {head!r})", hint=hint)
     try:
-        data = torch.load(path, map_location=device or "cpu", weights_only=True)
-    except (pickle.UnpicklingError, RuntimeError, EOFError, OSError, ValueError, AttributeError) as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise InputError(f"{path}: not a weights file written by bceweights ({first[:200]})") from None
-    if not isinstance(data, dict) or any(k not in data for k in REQUIRED_KEYS):
-        raise InputError(
-            f"{path}: not a weights file written by bceweights (expected a dict with keys "
-            f"{', '.join(REQUIRED_KEYS)})",
-            hint="create one with: bceweights compute LABELS -o weights.pt",
-        )
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            data = torch.load(path, map_location=device or "cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:
+        if "weights only" in str(exc).lower():
+            raise InputError(
+                f"{path}: not a weights file written by bceweights: it holds pickled Python objects, "
+                "which bceweights never loads (it reads .pt files with weights_only=True)", hint=hint,
+            ) from None
+        raise InputError(f"{path}: not a weights file written by bceweights (not a PyTorch file: "
+                         f"{describe(exc)})", hint=hint) from None
+    except Exception as exc:  # torch.load fails on foreign bytes with any of a dozen exception types
+        raise InputError(f"{path}: not a weights file written by bceweights ({type(exc).__name__}: "
+                         f"{describe(exc)})", hint=hint) from None
+    problem = _payload_problem(data)
+    if problem:
+        raise InputError(f"{path}: not a weights file written by bceweights ({problem})", hint=hint)
     if ndim is not None:
         data = dict(data)
         for key in ("pos_weight", "class_weight"):
             data[key] = shape_for(data[key].reshape(-1), ndim)
     return data
+
+
+def _payload_problem(data: Any) -> str | None:
+    """What makes ``data`` not one of our payloads, or None."""
+    import torch
+
+    if not isinstance(data, dict):
+        return f"it holds a {type(data).__name__}, not a dict with keys {', '.join(REQUIRED_KEYS)}"
+    missing = [k for k in REQUIRED_KEYS if k not in data]
+    if missing:
+        return f"keys missing: {', '.join(missing)}"
+    classes = data["classes"]
+    if not isinstance(classes, (list, tuple)) or not all(isinstance(c, str) for c in classes):
+        return "'classes' is not a list of names"
+    for key in ("pos_count", "neg_count", "pos_weight", "class_weight"):
+        value = data[key]
+        if not isinstance(value, torch.Tensor) or value.numel() != len(classes):
+            return f"'{key}' is not a tensor with one value per class ({len(classes)})"
+    if not isinstance(data["meta"], dict):
+        return "'meta' is not a dict"
+    return None
 
 
 def shape_for(vector, ndim: int):

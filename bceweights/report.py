@@ -1,17 +1,62 @@
 """The class-imbalance report: one data structure (:func:`build_report`), several renderings.
 
 The dict from :func:`build_report` has stable keys and is exactly what ``--json`` writes; the Rich
-table, Markdown and CSV are views of it.
+table (:func:`render`), Markdown (:func:`to_markdown`), CSV (:func:`to_csv`) and the plot
+(:mod:`bceweights.plot`) are views of it. A report rebuilt from a saved ``.pt``
+(:func:`bceweights.api.result_from_payload`) is the same dict, so ``bceweights report WEIGHTS.pt``
+prints what ``compute`` printed.
+
+JSON document (``None`` where a figure does not apply; non-finite floats are written as ``null``):
+
+``summary``
+    ``kind`` (table, array, mask ...), ``dataset`` (a short name from the inputs), ``unit``
+    (``"sample"``, or ``"pixel"`` for masks), ``samples`` (rows; images for masks), ``classes``,
+    ``label_cardinality`` (mean positives per sample), ``label_density`` (cardinality / classes),
+    ``no_positive_samples``, ``imbalance_ratio`` (positives of the most / the least frequent class
+    among classes with positives), ``rarest_class`` and ``most_frequent_class`` (``{class, positives,
+    prevalence, pos_weight, class_weight}``, classes with positives only), ``absent_classes`` (names),
+    ``flag_counts`` (classes per flag), ``inputs``, ``options`` (reader options and value policy),
+    ``scheme``, ``normalize``, ``zero_positives``, ``weight_shape``, ``soft_labels``, ``notes`` (what
+    the readers decided); masks add ``pixels``, ``images`` and ``spatial_ndim``; ``output`` the ``.pt``.
+``classes``
+    one row per class, in the data's class order: ``class``, ``positives``, ``negatives``,
+    ``prevalence`` (positives / (positives + negatives), a fraction), ``pos_weight``, ``class_weight``
+    (as saved in the ``.pt``: float32 values),
+    ``ignored`` (counted as neither), ``missing`` (blanks), ``uncertain`` (-1 values), ``soft`` (values
+    strictly between 0 and 1), ``flags`` (``absent``, ``rare``, ``no-negatives``, ``extreme-weight``);
+    masks add ``images`` (images that contain the class).
+``warnings``
+    the weighting warnings, as printed.
+``top_pairs``
+    (multi-label tables) the most frequent label pairs, ``{a, b, count}``, most frequent first.
 """
 
 from __future__ import annotations
 
+import csv
+import io as _io
 import json
 import math
+from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
+from .errors import BceWeightsError, OptionsError
+
+#: A class with fewer positives than this (but some) is flagged ``rare``.
 RARE_POSITIVES = 10
+#: A ``pos_weight`` or class weight above this is flagged ``extreme-weight``.
 EXTREME_WEIGHT = 1000.0
+#: Label pairs kept in the JSON (``top_pairs``) and shown in the terminal.
+TOP_PAIRS = 10
+SHOWN_PAIRS = 5
+SORT_KEYS = ("name", "count", "weight")
+FLAGS = ("absent", "rare", "no-negatives", "extreme-weight")
+#: Per-class counters shown as a column only when some class has a non-zero value.
+OPTIONAL_COLUMNS = ("ignored", "uncertain", "missing", "soft")
+CSV_FIELDS = ("class", "positives", "negatives", "prevalence", "pos_weight", "class_weight", "ignored",
+              "missing", "uncertain", "soft", "images", "flags")
+BAR_WIDTH = 12
 
 
 def _num(value: float) -> float | int:
@@ -19,30 +64,59 @@ def _num(value: float) -> float | int:
     return int(value) if value.is_integer() else value
 
 
+def dataset_name(inputs: Sequence[str]) -> str:
+    """A short name for titles: the file name, or the folder and file count of several inputs.
+
+    >>> dataset_name(["data/train.csv"])
+    'train.csv'
+    >>> dataset_name(["masks/a.png", "masks/b.png"])
+    'masks (2 files)'
+    """
+    if not inputs:
+        return "labels"
+    if len(inputs) == 1:
+        return Path(inputs[0]).name or str(inputs[0])
+    parents = {Path(p).parent for p in inputs}
+    folder = parents.pop().name if len(parents) == 1 else ""
+    return f"{folder} ({len(inputs)} files)" if folder else f"{len(inputs)} files"
+
+
+def _class_summary(row: dict[str, Any]) -> dict[str, Any]:
+    return {k: row[k] for k in ("class", "positives", "prevalence", "pos_weight", "class_weight")}
+
+
 def build_report(result, *, output: str | None = None) -> dict[str, Any]:
-    """Every figure of the report as plain values (the ``--json`` document)."""
+    """Every figure of the report as plain values (the ``--json`` document; keys in the module doc)."""
+    import numpy as np
+
     counts, weights = result.counts, result.weights
     pos, neg = counts.pos, counts.neg
+    # The weights as the .pt stores them (float32): the figures the loss will use, and the same
+    # whether the report comes from `compute` or from the saved file.
+    pos_weight = np.asarray(weights.pos_weight, dtype=np.float32).astype(np.float64)
+    class_weight = np.asarray(weights.class_weight, dtype=np.float32).astype(np.float64)
     rows = []
+    # Classes under the user's --min-count are rare too, whatever RARE_POSITIVES says.
+    rare = set(getattr(weights, "rare", ()) or ())
     for i, name in enumerate(counts.classes):
         valid = pos[i] + neg[i]
         prevalence = float(pos[i] / valid) if valid > 0 else 0.0
         flags = []
         if pos[i] <= 0:
             flags.append("absent")
-        elif pos[i] < RARE_POSITIVES:
+        elif pos[i] < RARE_POSITIVES or name in rare:
             flags.append("rare")
         if neg[i] <= 0 and pos[i] > 0:
             flags.append("no-negatives")
-        if max(weights.pos_weight[i], weights.class_weight[i]) > EXTREME_WEIGHT:
+        if max(pos_weight[i], class_weight[i]) > EXTREME_WEIGHT:
             flags.append("extreme-weight")
         row = {
             "class": name,
             "positives": _num(pos[i]),
             "negatives": _num(neg[i]),
             "prevalence": prevalence,
-            "pos_weight": float(weights.pos_weight[i]),
-            "class_weight": float(weights.class_weight[i]),
+            "pos_weight": float(pos_weight[i]),
+            "class_weight": float(class_weight[i]),
             "ignored": _num(counts.ignored[i]),
             "missing": _num(counts.missing[i]),
             "uncertain": _num(counts.uncertain[i]),
@@ -52,27 +126,42 @@ def build_report(result, *, output: str | None = None) -> dict[str, Any]:
         if counts.image_count is not None:
             row["images"] = int(counts.image_count[i])
         rows.append(row)
-    present = [r["positives"] for r in rows if r["positives"] > 0]
+    present = [r for r in rows if r["positives"] > 0]
+    # Ties go to the first class in the data's order, so the answer does not depend on a sort.
+    rarest = min(present, key=lambda r: r["positives"]) if present else None
+    frequent = max(present, key=lambda r: r["positives"]) if present else None
     samples = counts.samples
     total_pos = float(pos.sum())
+    spatial = bool(counts.spatial_ndim)
+    inputs = [str(p) for p in result.meta.get("inputs", [])]
     summary: dict[str, Any] = {
         "kind": result.meta.get("kind", "table"),
+        "dataset": dataset_name(inputs),
+        "unit": "pixel" if spatial else "sample",
         "samples": int(samples),
         "classes": counts.num_classes,
-        "label_cardinality": total_pos / samples if samples and not counts.spatial_ndim else None,
+        "label_cardinality": total_pos / samples if samples and not spatial else None,
         "label_density": total_pos / (samples * counts.num_classes)
-        if samples and counts.num_classes and not counts.spatial_ndim else None,
+        if samples and counts.num_classes and not spatial else None,
         "no_positive_samples": int(counts.no_positive),
-        "imbalance_ratio": max(present) / min(present) if present else None,
-        "inputs": list(result.meta.get("inputs", [])),
+        "imbalance_ratio": frequent["positives"] / rarest["positives"] if present else None,
+        "rarest_class": _class_summary(rarest) if rarest else None,
+        "most_frequent_class": _class_summary(frequent) if frequent else None,
+        "absent_classes": [r["class"] for r in rows if "absent" in r["flags"]],
+        "flag_counts": {f: sum(f in r["flags"] for r in rows) for f in FLAGS},
+        "inputs": inputs,
         "options": result.meta.get("options", {}),
         "scheme": weights.options.scheme,
         "normalize": weights.options.normalize,
+        "zero_positives": weights.options.zero_positives,
+        "weight_options": _weight_options(weights.options),
         "weight_shape": result.weight_shape(flat=bool(result.meta.get("flat"))),
         "soft_labels": bool(counts.soft.sum() > 0),
+        "notes": list(counts.notes),
     }
-    if counts.spatial_ndim:
+    if spatial:
         summary["pixels"] = int(counts.pixels)
+        summary["images"] = int(samples)
         summary["spatial_ndim"] = counts.spatial_ndim
     if output:
         summary["output"] = output
@@ -82,16 +171,33 @@ def build_report(result, *, output: str | None = None) -> dict[str, Any]:
     return report
 
 
-def top_pairs(classes, matrix, k: int = 10) -> list[dict[str, Any]]:
-    """The ``k`` most frequent label pairs (i < j) of a co-occurrence matrix."""
-    pairs = []
-    n = len(classes)
-    for i in range(n):
-        for j in range(i + 1, n):
-            if matrix[i][j] > 0:
-                pairs.append((float(matrix[i][j]), classes[i], classes[j]))
-    pairs.sort(key=lambda p: (-p[0], p[1], p[2]))
-    return [{"a": a, "b": b, "count": _num(c)} for c, a, b in pairs[:k]]
+def _weight_options(options) -> dict[str, Any]:
+    """Every field of the weighting options as plain values (tuples as lists)."""
+    import dataclasses
+
+    def plain(value):
+        return [plain(v) for v in value] if isinstance(value, (tuple, list)) else value
+
+    return {f.name: plain(getattr(options, f.name)) for f in dataclasses.fields(options)}
+
+
+def top_pairs(classes, matrix, k: int = TOP_PAIRS) -> list[dict[str, Any]]:
+    """The ``k`` most frequent label pairs (i < j) of a co-occurrence matrix; ties by class order.
+
+    >>> top_pairs(["a", "b", "c"], [[5, 2, 0], [2, 4, 3], [0, 3, 3]])
+    [{'a': 'b', 'b': 'c', 'count': 3}, {'a': 'a', 'b': 'b', 'count': 2}]
+    """
+    import numpy as np
+
+    m = np.asarray(matrix, dtype=np.float64)
+    if m.ndim != 2 or m.shape[0] < 2:
+        return []
+    i, j = np.triu_indices(m.shape[0], k=1)
+    values = m[i, j]
+    keep = np.flatnonzero(values > 0)
+    # A stable sort on -count keeps the (i, j) order of the upper triangle among equal counts.
+    order = keep[np.argsort(-values[keep], kind="stable")][:k]
+    return [{"a": classes[i[o]], "b": classes[j[o]], "count": _num(values[o])} for o in order]
 
 
 def to_json(report: dict[str, Any]) -> str:
@@ -107,13 +213,289 @@ def to_json(report: dict[str, Any]) -> str:
     return json.dumps(clean(report), indent=2, allow_nan=False) + "\n"
 
 
+# ---------------------------------------------------------------------------------------------------
+# Choosing and ordering rows
+
+
+def sorted_rows(report: dict[str, Any], sort: str | None = None) -> list[dict[str, Any]]:
+    """The class rows in display order: the data's order (``None``), ``name`` (alphabetical), ``count``
+    (most positives first) or ``weight`` (largest ``pos_weight`` first, i.e. rarest first)."""
+    rows = list(report["classes"])
+    if sort is None:
+        return rows
+    if sort == "name":
+        return sorted(rows, key=lambda r: (r["class"].casefold(), r["class"]))
+    if sort == "count":
+        return sorted(rows, key=lambda r: -r["positives"])
+    if sort == "weight":
+        return sorted(rows, key=lambda r: -r["pos_weight"])
+    raise OptionsError(f"unknown sort {sort!r}; choose one of {', '.join(SORT_KEYS)}")
+
+
+def select_rows(report: dict[str, Any], *, sort: str | None = None,
+                top: int | None = None) -> tuple[list[dict[str, Any]], int]:
+    """The rows to show and how many are hidden. ``top`` keeps the first K rows of the ``sort`` order;
+    without a ``sort`` it means the K most frequent classes (``count``)."""
+    if top is not None and top < 1:
+        raise OptionsError(f"--top must be at least 1, got {top}")
+    if top is not None and sort is None:
+        sort = "count"
+    rows = sorted_rows(report, sort)
+    if top is None or top >= len(rows):
+        return rows, 0
+    return rows[:top], len(rows) - top
+
+
+def _optional_columns(report: dict[str, Any]) -> list[str]:
+    rows = report["classes"]
+    cols = [c for c in OPTIONAL_COLUMNS if any(r.get(c) for r in rows)]
+    if any("images" in r for r in rows):
+        cols.append("images")
+    return cols
+
+
+# ---------------------------------------------------------------------------------------------------
+# Text pieces shared by the terminal and Markdown
+
+
 def _fmt_count(value: float) -> str:
     value = float(value)
     return f"{int(value):,}" if value.is_integer() else f"{value:,.2f}"
 
 
 def _fmt_weight(value: float) -> str:
+    if not math.isfinite(value):
+        return str(value)
     return f"{value:.4g}" if abs(value) < 1e5 else f"{value:.3e}"
+
+
+def _fmt_pct(fraction: float) -> str:
+    pct = 100 * fraction
+    if pct == 0 or pct >= 0.01:
+        return f"{pct:.2f}%"
+    return f"{pct:.1e}%"
+
+
+def _plural(n: float, word: str) -> str:
+    return f"{_fmt_count(n)} {word}{'' if n == 1 else 's'}"
+
+
+def _unit_words(summary: dict[str, Any]) -> tuple[str, str]:
+    """(what a positive is, what a sample is): ("pixel", "image") for masks."""
+    return ("pixel", "image") if summary.get("unit") == "pixel" else ("positive", "sample")
+
+
+def _class_line(summary: dict[str, Any], info: dict[str, Any]) -> str:
+    positive, _ = _unit_words(summary)
+    of = f"{_fmt_count(summary['pixels'])} pixels" if "pixels" in summary else \
+        _plural(summary["samples"], "sample")
+    return (f"{info['class']} ({_plural(info['positives'], positive)} of {of}, "
+            f"{_fmt_pct(info['prevalence'])}): pos_weight {_fmt_weight(info['pos_weight'])}, "
+            f"class weight {_fmt_weight(info['class_weight'])}")
+
+
+def _options_text(options: dict[str, Any]) -> list[tuple[str, str]]:
+    """The reader options and value policy as (label, text) lines; only what was set."""
+    out = []
+    policy = options.get("policy")
+    if isinstance(policy, dict):
+        parts = [f"uncertain (-1) = {policy.get('uncertain')}", f"missing (blank) = {policy.get('missing')}"]
+        if policy.get("ignore_values"):
+            parts.append("ignore values " + ", ".join(f"{v:g}" for v in policy["ignore_values"]))
+        if policy.get("hard"):
+            parts.append("hard labels only")
+        if policy.get("binarize") is not None:
+            parts.append(f"binarize at {policy['binarize']:g}")
+        out.append(("label values", "; ".join(parts)))
+    rest = []
+    for key, value in options.items():
+        if key == "policy":
+            continue
+        if key == "where" and isinstance(value, list):
+            text = ", ".join(f"{c}={v}" for c, v in value)
+        elif isinstance(value, list):
+            text = ",".join(map(str, value))
+        elif isinstance(value, str) and value != value.strip() or value == "":
+            text = repr(value)  # a space or tab separator would otherwise be invisible
+        else:
+            text = str(value)
+        rest.append(f"{key.replace('_', '-')} {text}")
+    if rest:
+        out.append(("reader options", "; ".join(rest)))
+    return out
+
+
+def summary_lines(report: dict[str, Any]) -> list[tuple[str, str]]:
+    """The summary above the table as (label, text) pairs, in display order."""
+    s = report["summary"]
+    positive, sample = _unit_words(s)
+    facts: list[tuple[str, str]] = [("dataset", s["dataset"])]
+    if "pixels" in s:
+        facts.append(("images", _fmt_count(s["images"])))
+        facts.append(("pixels", _fmt_count(s["pixels"])))
+    else:
+        facts.append(("samples", _fmt_count(s["samples"])))
+    facts.append(("classes", str(s["classes"])))
+    if s.get("label_cardinality") is not None:
+        facts.append(("labels per sample", f"{s['label_cardinality']:.3f} (label cardinality)"))
+        facts.append(("label density", f"{s['label_density']:.4f}"))
+    if "pixels" not in s:
+        share = s["no_positive_samples"] / s["samples"] if s["samples"] else 0.0
+        facts.append((f"{sample}s with no positive label",
+                      f"{_fmt_count(s['no_positive_samples'])} ({_fmt_pct(share)})"))
+    if s.get("imbalance_ratio") is not None:
+        most, least = s["most_frequent_class"], s["rarest_class"]
+        facts.append(("imbalance ratio", f"{s['imbalance_ratio']:,.1f} (most / least frequent: "
+                                         f"{most['class']} {_fmt_count(most['positives'])} / "
+                                         f"{least['class']} {_fmt_count(least['positives'])})"))
+    if s.get("rarest_class"):
+        facts.append(("rarest class", _class_line(s, s["rarest_class"])))
+    if s.get("absent_classes"):
+        names = s["absent_classes"]
+        shown = ", ".join(names[:10]) + (f", ... ({len(names)} in all)" if len(names) > 10 else "")
+        facts.append((f"no {positive}s", shown))
+    weight_text = f"{s['scheme']}, normalize={s['normalize']}, zero positives={s.get('zero_positives', 'warn')}"
+    defaults = _default_weight_options()
+    for key, value in (s.get("weight_options") or {}).items():
+        if key not in ("scheme", "normalize", "zero_positives") and key in defaults \
+                and value != defaults[key]:
+            weight_text += f", {key.replace('_', '-')}={value}"
+    facts.append(("class weight", weight_text))
+    facts.append(("weight shape", str(s["weight_shape"])))
+    facts.extend(_options_text(s.get("options") or {}))
+    inputs = s.get("inputs", [])
+    if inputs:
+        facts.append(("inputs", inputs[0] if len(inputs) == 1 else
+                      f"{len(inputs)} files ({', '.join(inputs[:2])}{', ...' if len(inputs) > 2 else ''})"))
+    for note in s.get("notes", []):
+        facts.append(("note", note))
+    return facts
+
+
+def _default_weight_options() -> dict[str, Any]:
+    from .weights import WeightOptions
+
+    return _weight_options(WeightOptions())
+
+
+def _bar(fraction: float, width: int = BAR_WIDTH, *, ascii_only: bool = False) -> str:
+    """A horizontal bar of ``fraction`` (0..1) of ``width`` cells; any non-zero value shows."""
+    if fraction <= 0:
+        return ""
+    if ascii_only:
+        return "#" * max(1, round(fraction * width))
+    eighths = max(1, round(fraction * width * 8))
+    return "█" * (eighths // 8) + ("", "▏", "▎", "▍", "▌", "▋", "▊", "▉")[eighths % 8]
+
+
+def _hidden_line(hidden: int, sort: str | None) -> str:
+    order = {"count": "most positives", "weight": "largest pos_weight", "name": "name"}.get(sort or "count")
+    return (f"... {hidden:,} more class{'es' if hidden != 1 else ''} not shown (--top, by {order}); "
+            "every class is in --json and --csv")
+
+
+# ---------------------------------------------------------------------------------------------------
+# Terminal
+
+
+_FLAG_STYLE = {"absent": "bold red", "extreme-weight": "red", "rare": "yellow", "no-negatives": "magenta"}
+
+
+def render(report: dict[str, Any], console, *, show_usage: str | None = None, sort: str | None = None,
+           top: int | None = None) -> None:
+    """Print the report with Rich: colour in a terminal (``NO_COLOR`` honoured by Rich), plain text
+    otherwise; when not a terminal nothing is cut to the console width, so names stay whole."""
+    from rich import box
+    from rich.markup import escape
+    from rich.measure import Measurement
+    from rich.table import Table
+
+    terminal = console.is_terminal
+    plain = {"highlight": False, "soft_wrap": not terminal}
+    for key, value in summary_lines(report):
+        style = "red" if key.startswith("no ") else "cyan" if key == "rarest class" else ""
+        text = f"[{style}]{escape(value)}[/{style}]" if style else escape(value)
+        console.print(f"[bold]{escape(key)}:[/bold] {text}", **plain)
+
+    rows, hidden = select_rows(report, sort=sort, top=top)
+    extra = _optional_columns(report)
+    ascii_only = not (console.encoding or "").lower().startswith("utf")
+    max_prev = max((r["prevalence"] for r in report["classes"]), default=0.0)
+
+    longest = max((len(r["class"]) for r in rows), default=5)
+
+    def build(with_bar: bool, extra: list[str], compact: bool = False) -> Table:
+        # compact: two-line headers, for a narrow terminal
+        table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
+        table.add_column("class", style="bold", overflow="fold", min_width=min(max(longest, 5), 16))
+        table.add_column("positives", justify="right", no_wrap=True)
+        table.add_column("negatives", justify="right", no_wrap=True)
+        table.add_column("preva-\nlence" if compact else "prevalence", justify="right", no_wrap=True)
+        if with_bar:
+            table.add_column("", no_wrap=True, style="blue", min_width=BAR_WIDTH)
+        table.add_column("pos_\nweight" if compact else "pos_weight", justify="right", no_wrap=True)
+        table.add_column("class_\nweight" if compact else "class_weight", justify="right", no_wrap=True)
+        for name in extra:
+            table.add_column(name, justify="right", no_wrap=True)
+        table.add_column("flags", overflow="fold", min_width=6 if any(r["flags"] for r in rows) else 5)
+        for row in rows:
+            cells = [escape(row["class"]), _fmt_count(row["positives"]), _fmt_count(row["negatives"]),
+                     _fmt_pct(row["prevalence"])]
+            if with_bar:
+                frac = row["prevalence"] / max_prev if max_prev > 0 else 0.0
+                cells.append(_bar(frac, ascii_only=ascii_only))
+            cells += [_fmt_weight(row["pos_weight"]), _fmt_weight(row["class_weight"])]
+            cells += [_fmt_count(row.get(name, 0)) for name in extra]
+            cells.append(" ".join(f"[{_FLAG_STYLE[f]}]{f}[/{_FLAG_STYLE[f]}]" for f in row["flags"]))
+            table.add_row(*cells)
+        return table
+
+    def width_of(table: Table) -> int:
+        return Measurement.get(console, console.options.update(max_width=100_000), table).maximum
+
+    table = build(True, extra)
+    needed = width_of(table)
+    dropped: list[str] = []
+    if terminal:
+        # In a narrow terminal the bar goes first, then the ignored/uncertain/missing columns (they
+        # stay in --csv and --json), so that names, counts and weights keep their room.
+        if needed > console.width:
+            table = build(False, extra)
+        if extra and width_of(table) > console.width:
+            table, dropped = build(False, []), extra
+        if width_of(table) > console.width:
+            table = build(False, [], compact=True)
+        console.print(table)
+    else:
+        # Console.print caps ``width`` at the console's width (80 for a pipe), so widen the console.
+        saved = console.width
+        console.width = max(needed, saved)
+        try:
+            console.print(table)
+        finally:
+            console.width = saved
+    if hidden:
+        console.print(f"[dim]{_hidden_line(hidden, sort)}[/dim]", **plain)
+    if dropped:
+        console.print(f"[dim]({', '.join(dropped)} not shown: the terminal is too narrow; see --csv)[/dim]",
+                      **plain)
+    elif any(c in extra for c in ("ignored", "uncertain", "missing")):
+        console.print("[dim]ignored: counted as neither positive nor negative; uncertain: -1 values; "
+                      "missing: blanks (see label values above)[/dim]", **plain)
+    pairs = report.get("top_pairs") or []
+    if pairs:
+        samples = report["summary"]["samples"]
+        console.print("[bold]most frequent label pairs:[/bold]", **plain)
+        for pair in pairs[:SHOWN_PAIRS]:
+            share = f" ({_fmt_pct(pair['count'] / samples)} of samples)" if samples else ""
+            console.print(f"  {escape(pair['a'])} + {escape(pair['b'])}: {_fmt_count(pair['count'])}{share}",
+                          **plain)
+    for warning in report.get("warnings", []):
+        console.print(f"[yellow]warning:[/yellow] {escape(warning)}", **plain)
+    if show_usage:
+        console.print(f"[bold]weights:[/bold] {escape(show_usage)}; use them with:", **plain)
+        for line in usage_lines(report, show_usage):
+            console.print(f"  {line}", highlight=False, markup=False, soft_wrap=not terminal)
 
 
 def usage_lines(report: dict[str, Any], path: str = "weights.pt") -> list[str]:
@@ -129,52 +511,105 @@ def usage_lines(report: dict[str, Any], path: str = "weights.pt") -> list[str]:
     return lines
 
 
-def render(report: dict[str, Any], console, *, show_usage: str | None = None) -> None:
-    """Print the report with Rich (plain text when the console is not a terminal)."""
-    from rich import box
-    from rich.table import Table
+# ---------------------------------------------------------------------------------------------------
+# Files
 
-    summary = report["summary"]
-    facts = [("samples", f"{summary['samples']:,}"), ("classes", str(summary["classes"]))]
-    if "pixels" in summary:
-        facts.insert(1, ("pixels", f"{summary['pixels']:,}"))
-    if summary.get("label_cardinality") is not None:
-        facts.append(("labels per sample", f"{summary['label_cardinality']:.3f}"))
-        facts.append(("label density", f"{summary['label_density']:.4f}"))
-    facts.append(("samples with no positive", f"{summary['no_positive_samples']:,}"))
-    if summary.get("imbalance_ratio") is not None:
-        facts.append(("imbalance ratio", f"{summary['imbalance_ratio']:.1f} (most / least frequent)"))
-    facts.append(("class weight", f"{summary['scheme']}, normalize={summary['normalize']}"))
-    facts.append(("weight shape", str(summary["weight_shape"])))
-    inputs = summary.get("inputs", [])
-    if inputs:
-        facts.append(("inputs", inputs[0] if len(inputs) == 1 else f"{len(inputs)} files ({inputs[0]}, ...)"))
-    for key, value in facts:
-        console.print(f"[bold]{key}:[/bold] {value}", highlight=False)
 
-    table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
-    table.add_column("class", style="bold")
-    table.add_column("positives", justify="right")
-    table.add_column("negatives", justify="right")
-    table.add_column("prevalence", justify="right")
-    table.add_column("pos_weight", justify="right")
-    table.add_column("class_weight", justify="right")
-    table.add_column("flags")
-    for row in report["classes"]:
-        flag_style = "red" if "absent" in row["flags"] or "extreme-weight" in row["flags"] else "yellow"
-        table.add_row(
-            row["class"],
-            _fmt_count(row["positives"]),
-            _fmt_count(row["negatives"]),
-            f"{100 * row['prevalence']:.2f}%",
-            _fmt_weight(row["pos_weight"]),
-            _fmt_weight(row["class_weight"]),
-            f"[{flag_style}]{' '.join(row['flags'])}[/{flag_style}]" if row["flags"] else "",
+def _md(text: Any) -> str:
+    return str(text).replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ")
+
+
+def to_markdown(report: dict[str, Any], *, sort: str | None = None, top: int | None = None) -> str:
+    """The report as Markdown (a summary list, the class table, pairs, warnings): for a model card."""
+    s = report["summary"]
+    lines = [f"## Class balance: {_md(s['dataset'])}", ""]
+    lines += [f"- **{_md(k)}:** {_md(v)}" for k, v in summary_lines(report)]
+    rows, hidden = select_rows(report, sort=sort, top=top)
+    extra = _optional_columns(report)
+    head = ["class", "positives", "negatives", "prevalence", "pos_weight", "class_weight", *extra, "flags"]
+    align = [":--"] + ["--:"] * (len(head) - 2) + [":--"]
+    lines += ["", "| " + " | ".join(head) + " |", "|" + "|".join(align) + "|"]
+    for r in rows:
+        cells = [_md(r["class"]), _fmt_count(r["positives"]), _fmt_count(r["negatives"]),
+                 _fmt_pct(r["prevalence"]), _fmt_weight(r["pos_weight"]), _fmt_weight(r["class_weight"]),
+                 *[_fmt_count(r.get(c, 0)) for c in extra], ", ".join(r["flags"])]
+        lines.append("| " + " | ".join(cells) + " |")
+    if hidden:
+        lines += ["", f"_{_md(_hidden_line(hidden, sort))}_"]
+    pairs = report.get("top_pairs") or []
+    if pairs:
+        lines += ["", "Most frequent label pairs:", ""]
+        lines += [f"- {_md(p['a'])} + {_md(p['b'])}: {_fmt_count(p['count'])}" for p in pairs]
+    warnings = report.get("warnings") or []
+    if warnings:
+        lines += [""] + [f"> **Warning:** {_md(w)}" for w in warnings]
+    return "\n".join(lines) + "\n"
+
+
+def to_csv(report: dict[str, Any], *, sort: str | None = None) -> str:
+    """One row per class, every class (in ``sort`` order), full-precision numbers; flags space-joined."""
+    buf = _io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(CSV_FIELDS)
+    for r in sorted_rows(report, sort):
+        writer.writerow(["" if r.get(k) is None else
+                         (" ".join(r[k]) if k == "flags" else repr(r[k]) if isinstance(r[k], float) else r[k])
+                         for k in CSV_FIELDS])
+    return buf.getvalue()
+
+
+def cooccurrence_csv(counts) -> str:
+    """The full C×C co-occurrence matrix with class names as header row and first column. The
+    diagonal holds each class's positives (sum of y²: the positives for hard labels)."""
+    if counts.cooccurrence is None:
+        raise BceWeightsError(
+            "no co-occurrence counts for these labels (they are kept for label tables only)",
+            hint="drop --cooccurrence, or recompute the .pt from a label table",
         )
-    console.print(table)
-    for warning in report.get("warnings", []):
-        console.print(f"[yellow]warning:[/yellow] {warning}", highlight=False)
-    if show_usage:
-        console.print(f"[bold]saved[/bold] {show_usage}; use it with:", highlight=False)
-        for line in usage_lines(report, show_usage):
-            console.print(f"  {line}", highlight=False, markup=False)
+    buf = _io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(["class", *counts.classes])
+    for name, row in zip(counts.classes, counts.cooccurrence):
+        writer.writerow([name, *(_num(v) for v in row)])
+    return buf.getvalue()
+
+
+def check_outputs(*, json_out: str | None = None, markdown: Path | None = None, csv_out: Path | None = None,
+                  plot: Path | None = None, cooccurrence: Path | None = None) -> None:
+    """Fail before a long scan: unwritable paths, an unknown plot format, matplotlib not installed."""
+    from .io import check_output_path
+
+    for path in (markdown, csv_out, plot, cooccurrence):
+        if path is not None:
+            check_output_path(path)
+    if json_out not in (None, "-"):
+        check_output_path(json_out)
+    if plot is not None:
+        from .plot import check_plot_path
+
+        check_plot_path(plot)
+
+
+def write_outputs(report: dict[str, Any], counts=None, *, json_out: str | None = None,
+                  markdown: Path | None = None, csv_out: Path | None = None, plot: Path | None = None,
+                  cooccurrence: Path | None = None, sort: str | None = None, top: int | None = None,
+                  stdout=None) -> None:
+    """Write every file asked for, each atomically; ``json_out="-"`` writes the JSON to ``stdout``."""
+    from . import io
+
+    if cooccurrence is not None:
+        io.write_text(cooccurrence, cooccurrence_csv(counts))
+    if json_out == "-":
+        import sys
+
+        (stdout or sys.stdout).write(to_json(report))
+    elif json_out is not None:
+        io.write_text(json_out, to_json(report))
+    if markdown is not None:
+        io.write_text(markdown, to_markdown(report, sort=sort, top=top))
+    if csv_out is not None:
+        io.write_text(csv_out, to_csv(report, sort=sort))
+    if plot is not None:
+        from .plot import save_plot
+
+        save_plot(report, plot)

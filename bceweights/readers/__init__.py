@@ -40,6 +40,28 @@ register(ReaderInfo("csv", (".csv", ".csv.gz", ".txt", ".txt.gz", ".csv.bz2"), "
 register(ReaderInfo("tsv", (".tsv", ".tsv.gz", ".tab"), "bceweights.readers.tables", "table",
                     "tab-separated text"))
 register(ReaderInfo("parquet", (".parquet", ".pq"), "bceweights.readers.tables", "table", "Parquet tables"))
+register(ReaderInfo("npy", (".npy",), "bceweights.readers.arrays", "array",
+                    "NumPy multi-hot array [N, C] (memory-mapped); masks with --mask-mode"))
+register(ReaderInfo("npz", (".npz",), "bceweights.readers.arrays", "array", "NumPy .npz archive (--key)"))
+register(ReaderInfo("pt", (".pt", ".pth"), "bceweights.readers.arrays", "array",
+                    "PyTorch tensor file (loaded with weights_only=True; --key for a dict)"))
+register(ReaderInfo("arff", (".arff",), "bceweights.readers.arff", "array",
+                    "MULAN/MEKA multi-label ARFF, dense or sparse rows"))
+register(ReaderInfo("png", (".png",), "bceweights.readers.masks", "mask",
+                    "PNG masks: palette (P) indices, 8- or 16-bit grayscale"))
+register(ReaderInfo("tiff", (".tif", ".tiff"), "bceweights.readers.masks", "mask",
+                    "TIFF masks, 8/16-bit, compressed too"))
+register(ReaderInfo("nifti", (".nii", ".nii.gz"), "bceweights.readers.masks", "mask", "NIfTI label volumes"))
+register(ReaderInfo("npy-mask", (), "bceweights.readers.masks", "mask", ".npy masks (chosen by --mask-mode)"))
+
+
+def resolve_for(path: Path, spec) -> ReaderInfo:
+    """:func:`resolve_format` plus the one rule that needs the options: ``.npy`` files are multi-hot
+    arrays unless ``--mask-mode`` is given explicitly (index, binary or channels), then masks."""
+    info = resolve_format(path, spec.format)
+    if info.name == "npy" and getattr(spec, "mask_mode", "auto") != "auto":
+        return READERS["npy-mask"]
+    return info
 
 
 def _suffix_match(path: Path, extensions: tuple[str, ...]) -> int:

@@ -14,6 +14,7 @@ Nothing is held beyond one batch (about ``BLOCK_SIZE`` bytes of text).
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import re
@@ -27,12 +28,14 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
 from ..counts import Counts
-from ..errors import InputError, OptionsError
+from ..errors import InputError, OptionsError, reader_boundary
 from ..policy import apply_policy
 from ..spec import InputSpec
 
 BLOCK_SIZE = 1 << 22
 SAMPLE_BYTES = 1 << 20
+#: Share of 0/1/-1 values above which an integer column is taken as a label column holding bad values.
+DIRTY_LABEL_SHARE = 0.9
 LIST_SEPARATORS = ("|", ";", ",", " ")
 DELIMITERS = (",", "\t", ";", "|", " ")
 NULL_VALUES = ["", "NA", "N/A", "NaN", "nan", "null", "NULL", "None"]
@@ -127,13 +130,18 @@ class _Source:
         if dupes:
             raise InputError(
                 f"{path}: duplicate column names {dupes}",
-                hint="rename the columns so each label has one column",
+                hint="rename the columns so each label has one column; if the first line is data, "
+                "pass --no-header",
             )
         return src
 
     @property
     def first_data_line(self) -> int:
         return 2 if self.header else 1
+
+    def _open_raw(self):
+        """The text file's bytes as an Arrow stream; the Dask engine's row blocks read a byte range."""
+        return pa.OSFile(str(self.path))
 
     def batches(self, columns: list[str], types: dict[str, pa.DataType],
                 block_size: int | None = None) -> Iterator[tuple[pa.RecordBatch, int]]:
@@ -149,29 +157,132 @@ class _Source:
                 done += batch.num_rows
                 yield batch, int(self.size * done / total_rows)
             return
-        raw = pa.OSFile(str(self.path))
-        stream = pa.CompressedInputStream(raw, self.compression) if self.compression else raw
-        read = pacsv.ReadOptions(
-            block_size=block_size or BLOCK_SIZE,
-            column_names=None if self.header else self.names,
-            skip_rows=0,
-        )
+        # Arrow's streaming reader parses on one core; ``read_csv`` on a chunk of whole lines parses
+        # its blocks on all cores, and a chunk is all that is held (see benchmarks/RESULTS.md).
+        chunk_size = block_size or BLOCK_SIZE
         parse = pacsv.ParseOptions(delimiter=self.delimiter, newlines_in_values=False)
-        convert = pacsv.ConvertOptions(
-            include_columns=columns,
-            column_types=types,
-            null_values=NULL_VALUES,
-            strings_can_be_null=True,
-            quoted_strings_can_be_null=True,
-        )
+        # float64 label columns are parsed as int8 first: lossless for 0/1/-1/blank, a quarter of the
+        # bytes, and Arrow's parse then proves the values are integers. A chunk that is not (soft
+        # labels, "1.0") is parsed again as asked, and so is the rest of the file.
+        narrow = {name: pa.int8() for name, kind in types.items() if kind == pa.float64()}
+        raw = self._open_raw()
+        stream = pa.CompressedInputStream(raw, self.compression) if self.compression else raw
+
+        def parsed() -> Iterator[tuple[pa.Table, int]]:
+            nonlocal narrow
+            names = None if self.header else list(self.names)
+            for text in _line_chunks(stream, chunk_size):
+                if names is None:
+                    header, _, text = text.partition(b"\n")
+                    names = _header_names(header, parse)
+                if not text:
+                    continue
+                read = pacsv.ReadOptions(block_size=min(chunk_size, _PARSE_BLOCK), column_names=names)
+                table = None
+                if narrow:
+                    try:
+                        table = _parse_chunk(text, read, parse, columns, {**types, **narrow})
+                    except pa.ArrowInvalid:
+                        narrow = {}
+                if table is None:
+                    table = _parse_chunk(text, read, parse, columns, types)
+                yield table.combine_chunks(), raw.tell()
+
         try:
-            reader = pacsv.open_csv(stream, read_options=read, parse_options=parse, convert_options=convert)
-            for batch in reader:
-                yield batch, raw.tell()
+            with contextlib.closing(_ahead(parsed())) as chunks:
+                for table, done in chunks:
+                    for batch in table.to_batches():
+                        yield batch, done
         except (pa.ArrowException, OSError, UnicodeDecodeError) as exc:
             raise _csv_error(self, exc) from None
         finally:
             raw.close()
+
+
+#: Arrow's parallel unit inside a chunk: one block per task.
+_PARSE_BLOCK = 1 << 20
+_END = object()
+
+
+def _ahead(items: Iterator) -> Iterator:
+    """``items`` produced one ahead in a thread: the next chunk is read and parsed (Arrow releases the
+    GIL) while the caller counts this one. At most two chunks are held besides the caller's."""
+    import queue
+    import threading
+
+    ready: queue.Queue = queue.Queue(maxsize=1)
+    stop = threading.Event()
+
+    def put(value) -> bool:
+        while not stop.is_set():
+            try:
+                ready.put(value, timeout=0.05)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def work() -> None:
+        try:
+            for item in items:
+                if not put((item, None)):
+                    return
+            put((_END, None))
+        except BaseException as exc:  # handed to the caller, raised there
+            put((_END, exc))
+        finally:
+            items.close()
+
+    thread = threading.Thread(target=work, name="bceweights-csv", daemon=True)
+    thread.start()
+    try:
+        while True:
+            item, exc = ready.get()
+            if item is _END:
+                if exc is not None:
+                    raise exc
+                return
+            yield item
+    finally:
+        stop.set()
+        thread.join()
+
+
+def _line_chunks(stream, size: int) -> Iterator[bytes]:
+    """The stream's bytes in pieces of about ``size`` that end at a line end (the last may not)."""
+    rest = b""
+    while True:
+        data = stream.read(size)
+        if not data:
+            if rest:
+                yield rest
+            return
+        data = rest + data if rest else data
+        cut = data.rfind(b"\n") + 1
+        if cut == 0:
+            rest = data
+            continue
+        rest = data[cut:]
+        yield data[:cut]
+
+
+def _header_names(header: bytes, parse: pacsv.ParseOptions) -> list[str]:
+    """Column names as Arrow reads the header line (for the chunks after it)."""
+    table = pacsv.read_csv(pa.py_buffer(header + b"\n"), parse_options=parse,
+                           read_options=pacsv.ReadOptions(use_threads=False))
+    return table.column_names
+
+
+def _parse_chunk(text: bytes, read: pacsv.ReadOptions, parse: pacsv.ParseOptions, columns: list[str],
+                 types: dict[str, pa.DataType]) -> pa.Table:
+    convert = pacsv.ConvertOptions(
+        include_columns=columns,
+        column_types=types,
+        null_values=NULL_VALUES,
+        strings_can_be_null=True,
+        quoted_strings_can_be_null=True,
+    )
+    return pacsv.read_csv(pa.py_buffer(text), read_options=read, parse_options=parse, convert_options=convert)
 
 
 def _is_parquet(path: Path) -> bool:
@@ -205,13 +316,16 @@ def _head_text(path: Path, compression: str | None) -> str:
             with open(path, "rb") as fh:
                 data = fh.read(SAMPLE_BYTES)
     except (OSError, EOFError) as exc:
+        if compression:  # gzip raises EOFError on a cut file and BadGzipFile (OSError) on garbage
+            raise InputError(f"{path}: the {compression} file is truncated or corrupt ({exc})",
+                             hint="download or copy the file again") from None
         raise InputError(f"{path}: cannot read the file ({exc})") from None
     if not data.strip():
         raise InputError(f"{path}: the file is empty")
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as exc:
-        if exc.start >= len(data) - 4:  # a multi-byte character cut by the sample's end
+        if len(data) == SAMPLE_BYTES and exc.start >= len(data) - 4:  # a character cut by the sample
             return data[: exc.start].decode("utf-8")
         line = data[: exc.start].count(b"\n") + 1
         raise InputError(
@@ -264,14 +378,16 @@ _CONVERSION_NOROW = re.compile(r"In CSV column #(\d+): CSV conversion error to (
 def _csv_error(src: _Source, exc: Exception) -> InputError:
     message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
     match = _CONVERSION.search(message) or _CONVERSION_NOROW.search(message)
-    if match:
+    if match and "UTF8" not in message:
         groups = match.groups()
         column = src.names[int(groups[0])] if int(groups[0]) < len(src.names) else f"#{groups[0]}"
         value = groups[-1]
-        row = f", row {groups[1]}" if len(groups) == 4 else ""
+        line = int(groups[1]) if len(groups) == 4 else _find_value_line(src, int(groups[0]), value)
+        row = f", row {line}" if line else ""
         return InputError(
             f"{src.path}: column '{column}'{row}: value '{value}' is not a label",
-            hint="pick the label columns with --columns or --exclude-columns",
+            hint="pick the label columns with --columns or --exclude-columns; a column of label names "
+            "is read with --list-column or --class-column",
         )
     if "Expected" in message and "columns" in message:
         line = _find_ragged_line(src)
@@ -280,10 +396,49 @@ def _csv_error(src: _Source, exc: Exception) -> InputError:
             f"{src.path}: {where}ragged row: {message.removeprefix('CSV parse error: ')}",
             hint="every row needs the same number of fields as the header; check --delimiter",
         )
-    if "Truncated" in message or "gzip" in message.lower() or "decompress" in message.lower():
-        return InputError(f"{src.path}: the compressed file is truncated or corrupt ({message})",
+    if isinstance(exc, UnicodeDecodeError) or "UTF8" in message or "UTF-8" in message:
+        line = _find_non_utf8_line(src)
+        where = f"line {line}: " if line else ""
+        return InputError(f"{src.path}: {where}bytes that are not UTF-8",
+                          hint="re-save the file as UTF-8 (e.g. iconv -f latin1 -t utf-8)")
+    lowered = message.lower()
+    if src.compression and any(w in lowered for w in ("truncated", "gzip", "zlib", "bz2", "inflate",
+                                                       "decompress", "compress", "end of stream")):
+        return InputError(f"{src.path}: the {src.compression} file is truncated or corrupt ({message})",
                           hint="download or copy the file again")
     return InputError(f"{src.path}: cannot read the table ({message})")
+
+
+def _text_lines(src: _Source):
+    """The file's lines as text, undecodable bytes replaced (only used to locate an error)."""
+    if src.compression in ("gzip", "bz2"):
+        mod = __import__(src.compression)
+        return mod.open(src.path, "rt", encoding="utf-8", errors="replace", newline="")
+    return open(src.path, encoding="utf-8", errors="replace", newline="")
+
+
+def _find_value_line(src: _Source, index: int, value: str) -> int | None:
+    """The line of the first row whose field ``index`` is ``value`` (only called on error)."""
+    try:
+        with _text_lines(src) as fh:
+            rows = csv.reader(fh, delimiter=src.delimiter or ",")
+            for number, row in enumerate(rows, start=1):
+                if number >= src.first_data_line and index < len(row) and row[index].strip() == value:
+                    return number
+    except (OSError, EOFError, csv.Error):
+        return None
+    return None
+
+
+def _find_non_utf8_line(src: _Source) -> int | None:
+    try:
+        with _text_lines(src) as fh:
+            for number, line in enumerate(fh, start=1):
+                if "\ufffd" in line:
+                    return number
+    except (OSError, EOFError):
+        return None
+    return None
 
 
 def _find_ragged_line(src: _Source) -> int | None:
@@ -384,20 +539,29 @@ def _is_label_like(name: str, column: pa.Array) -> bool:
         return False
     if _ID_LIKE.search(name):
         return False
-    values = column.drop_null().to_numpy(zero_copy_only=False).astype(np.float64)
-    return bool(np.all((values == -1) | ((values >= 0) & (values <= 1))))
+    values = _numbers(column.drop_null()).astype(np.float64)
+    labels = (values == -1) | ((values >= 0) & (values <= 1))
+    if labels.all():
+        return True
+    # A 0/1 column with a few stray integers (a 2 where a tag was repeated) is a label column with bad
+    # values: taking it makes the scan stop at the first bad value with its row, where skipping it
+    # would silently drop a class from the weights.
+    integral = bool(np.all(np.isfinite(values) & (values == np.round(values))))
+    return integral and bool(values.min() >= -1) and labels.mean() >= DIRTY_LABEL_SHARE
 
 
-def _wide_columns(src: _Source, spec: InputSpec, where) -> tuple[list[str], list[str]]:
-    """(file columns to read, class names) for the wide layout."""
+def _wide_columns(src: _Source, spec: InputSpec, where) -> tuple[list[str], list[str], list[str] | None]:
+    """(file columns to read, class names, columns passed over by detection or None) for the wide
+    layout."""
     class_names = _read_classes_file(spec.classes_file) if spec.classes_file else None
     if spec.columns:
         columns = list(spec.columns)
         _require_columns(src, columns, "--columns")
+        skipped = None
     elif class_names and src.header:
         columns = class_names
         _require_columns(src, columns, "--classes-file")
-        return columns, columns
+        return columns, columns, None
     else:
         columns, skipped = _detect_label_columns(src, spec, where)
         if not columns:
@@ -414,8 +578,8 @@ def _wide_columns(src: _Source, spec: InputSpec, where) -> tuple[list[str], list
                 f"{len(columns)} label columns ({', '.join(columns)})",
                 hint="pass --columns to choose the label columns the names belong to",
             )
-        return columns, class_names
-    return columns, columns
+        return columns, class_names, skipped
+    return columns, columns, skipped
 
 
 @dataclass
@@ -433,15 +597,24 @@ class LabelBatch:
     done: int = 0
     missing: np.ndarray | None = None
     uncertain: np.ndarray | None = None
+    notes: tuple[str, ...] = ()
 
 
-def iter_label_batches(path: Path, spec: InputSpec, classes: list[str] | None = None) -> Iterator[LabelBatch]:
+def iter_label_batches(path: Path, spec: InputSpec, classes: list[str] | None = None, *,
+                       source: _Source | None = None) -> Iterator[LabelBatch]:
     """Stream a table as label batches in row order (after ``--where`` and the value policy).
 
     ``classes`` fixes the class list of label-list layouts (a label outside it is an error); without
     it, classes are added as they are first seen, so ``batch.classes`` may grow between batches.
+    ``source`` replaces the opened file by a part of it (the Dask engine's row blocks).
     """
-    src = _Source.open(Path(path), spec)
+    with reader_boundary(path):
+        yield from _label_batches(Path(path), spec, classes, source)
+
+
+def _label_batches(path: Path, spec: InputSpec, classes: list[str] | None,
+                   source: _Source | None = None) -> Iterator[LabelBatch]:
+    src = source if source is not None else _Source.open(path, spec)
     layout = _layout(spec)
     where = _where_columns(src, spec)
     if layout == "wide":
@@ -453,17 +626,20 @@ def iter_label_batches(path: Path, spec: InputSpec, classes: list[str] | None = 
     yield from _list_batches(src, spec, column, where, split=layout == "list", classes=classes)
 
 
-def count_file(path: Path, spec: InputSpec, progress: Progress | None = None) -> Counts:
+def count_file(path: Path, spec: InputSpec, progress: Progress | None = None, *,
+               source: _Source | None = None) -> Counts:
     counts = Counts([])
     if spec.cooccurrence:
         counts.track_cooccurrence()
     reported = 0
-    for batch in iter_label_batches(path, spec):
+    for batch in iter_label_batches(path, spec, source=source):
         if batch.classes != counts.classes:
             counts.extend_classes(batch.classes)
         if batch.missing is not None:
             counts.missing += batch.missing
             counts.uncertain += batch.uncertain
+        if batch.notes:
+            counts.notes.extend(n for n in batch.notes if n not in counts.notes)
         counts.update(batch.labels)
         if progress is not None:
             progress(batch.done - reported)
@@ -472,24 +648,89 @@ def count_file(path: Path, spec: InputSpec, progress: Progress | None = None) ->
 
 
 def _wide_batches(src: _Source, spec: InputSpec, where) -> Iterator[LabelBatch]:
-    columns, classes = _wide_columns(src, spec, where)
+    columns, classes, skipped = _wide_columns(src, spec, where)
+    notes: tuple[str, ...] = ()
+    if skipped is not None:
+        notes = (f"{src.path.name}: label columns detected: {', '.join(columns)}"
+                 + (f"; other columns: {', '.join(skipped)}" if skipped else ""),)
     types = {c: pa.float64() for c in columns}
     types.update({c: pa.string() for c in where})
     line = src.first_data_line
+    plain = not spec.policy.ignore_values and spec.policy.binarize is None
+    nothing = np.zeros(len(columns))
     for batch, done in src.batches(columns + [c for c in where if c not in columns], types):
         n = batch.num_rows
         rows = np.arange(line, line + n)
         line += n
+        binary = _binary_block([batch.column(name) for name in columns], n) if plain else None
+        if binary is not None:
+            keep = _row_filter(batch, where)
+            if keep is not None:
+                binary, rows = binary[keep], rows[keep]
+            yield LabelBatch(binary, classes, rows, done, nothing.copy(), nothing.copy(), notes)
+            notes = ()
+            continue
         values = np.empty((n, len(columns)), dtype=np.float64)
         for j, name in enumerate(columns):
-            values[:, j] = batch.column(name).to_numpy(zero_copy_only=False)
+            values[:, j] = _numbers(batch.column(name))
         keep = _row_filter(batch, where)
         if keep is not None:
             values, rows = values[keep], rows[keep]
         result = apply_policy(values, spec.policy, columns=columns, row_numbers=rows, source=str(src.path))
-        yield LabelBatch(result.labels, classes, rows, done, result.missing, result.uncertain)
+        yield LabelBatch(result.labels, classes, rows, done, result.missing, result.uncertain, notes)
+        notes = ()
     if line == src.first_data_line:
         raise InputError(f"{src.path}: the table has a header but no rows")
+
+
+def _numbers(column: pa.Array) -> np.ndarray:
+    """A numeric Arrow array as NumPy (NaN for nulls), read from its buffers: pyarrow's own
+    ``to_numpy`` imports pandas (0.4 s and 50 MB per process) and counting needs none of it."""
+    kind = ("i" if pa.types.is_signed_integer(column.type) else "u" if pa.types.is_unsigned_integer(column.type)
+            else "f" if pa.types.is_floating(column.type) and column.type.bit_width > 16 else None)
+    if kind is None:
+        return column.to_numpy(zero_copy_only=False)
+    dtype = np.dtype(f"{kind}{column.type.bit_width // 8}")
+    n = len(column)
+    if n == 0:
+        return np.zeros(0, dtype)
+    values = np.frombuffer(column.buffers()[1], dtype=dtype, count=n, offset=column.offset * dtype.itemsize)
+    if column.null_count:
+        bits = np.frombuffer(column.buffers()[0], dtype=np.uint8)
+        valid = np.unpackbits(bits, count=column.offset + n, bitorder="little")[column.offset:]
+        values = np.where(valid.astype(bool), values, np.nan)
+    return values
+
+
+def _nonblank(text: pa.Array) -> pa.Array:
+    """True where a string is neither null nor empty, never null. Built without a Python scalar:
+    converting one (``pc.not_equal(text, "")``, ``fill_null(False)``) imports pandas."""
+    return pc.and_kleene(pc.is_valid(text), pc.cast(pc.utf8_length(text), pa.bool_()))
+
+
+def _bits(mask: pa.Array) -> np.ndarray:
+    """A boolean Arrow array without nulls as a NumPy bool array (see :func:`_numbers`)."""
+    n = len(mask)
+    if n == 0:
+        return np.zeros(0, dtype=bool)
+    bits = np.frombuffer(mask.buffers()[1], dtype=np.uint8)
+    return np.unpackbits(bits, count=mask.offset + n, bitorder="little")[mask.offset:].astype(bool)
+
+
+def _binary_block(columns: list[pa.Array], n: int) -> np.ndarray | None:
+    """The batch as ``[n, C]`` uint8 when every value is 0 or 1 (no blank, no -1), else None.
+
+    The common case needs no value policy: one byte a value, stacked class by class (contiguous
+    copies) and handed on as the transposed view."""
+    if not columns or not all(pa.types.is_integer(c.type) and c.null_count == 0 for c in columns):
+        return None
+    arrays = [_numbers(c) for c in columns]
+    block = np.empty((len(arrays), n), dtype=np.result_type(*arrays))
+    for j, values in enumerate(arrays):
+        block[j] = values
+    if n and (block.min() < 0 or block.max() > 1):
+        return None
+    return block.astype(np.uint8, copy=False).T
 
 
 def _list_batches(src: _Source, spec: InputSpec, column: str, where, *, split: bool,
@@ -501,6 +742,7 @@ def _list_batches(src: _Source, spec: InputSpec, column: str, where, *, split: b
     known: list[str] = list(classes or [])
     code_of: dict[str, int] = {name: i for i, name in enumerate(known)}
     line = src.first_data_line
+    checked = False
     for batch, done in src.batches([column] + [c for c in where if c != column], types):
         rows = np.arange(line, line + batch.num_rows)
         line += batch.num_rows
@@ -510,20 +752,23 @@ def _list_batches(src: _Source, spec: InputSpec, column: str, where, *, split: b
             text = text.filter(pa.array(keep))
             rows = rows[keep]
         n = len(text)
+        if split and not checked:
+            checked = _reject_numeric_list(src, column, text, rows)
         if split:
             if separator is None:
                 separator = _guess_list_separator(text)
-            lists = pc.split_pattern(text.fill_null(""), separator)
-            parents = pc.list_parent_indices(lists).to_numpy()
+            # A blank cell splits into a null list, which flattening drops: no fill_null needed.
+            lists = pc.split_pattern(text, separator)
+            parents = _numbers(pc.list_parent_indices(lists))
             labels = pc.utf8_trim_whitespace(pc.list_flatten(lists))
         else:
             parents = np.arange(n)
-            labels = pc.utf8_trim_whitespace(text.fill_null("")).cast(pa.string())
-        present = pc.not_equal(labels, "").fill_null(False)
+            labels = pc.utf8_trim_whitespace(text.cast(pa.string()))
+        present = _nonblank(labels)
         if excluded:
             present = pc.and_(present, pc.invert(pc.is_in(labels, value_set=pa.array(sorted(excluded)))))
         labels = labels.filter(present)
-        parents = parents[present.to_numpy(zero_copy_only=False)]
+        parents = parents[_bits(present)]
         encoded = pc.dictionary_encode(labels)
         names = encoded.dictionary.to_pylist()
         new = [s for s in names if s not in code_of]
@@ -535,11 +780,33 @@ def _list_batches(src: _Source, spec: InputSpec, column: str, where, *, split: b
             code_of[name] = len(known)
             known.append(name)
         remap = np.array([code_of[s] for s in names], dtype=np.int64)
-        codes = remap[encoded.indices.to_numpy(zero_copy_only=False)] if names else np.zeros(0, np.int64)
+        codes = remap[_numbers(encoded.indices)] if names else np.zeros(0, np.int64)
         for start, block in _indicator_blocks(n, parents, codes, len(known)):
             yield LabelBatch(block, list(known), rows[start:start + len(block)], done)
     if line == src.first_data_line:
         raise InputError(f"{src.path}: the table has a header but no rows")
+
+
+def _reject_numeric_list(src: _Source, column: str, text: pa.Array, rows: np.ndarray) -> bool:
+    """A --list-column whose cells are all single numbers is a count or a 0/1 column, not lists of
+    label names: counting "0" and "1" as classes would be silently wrong. Lists of class ids ("3 7")
+    stay allowed. Returns whether the check could be made (a block with a non-blank cell)."""
+    cells = pc.utf8_trim_whitespace(text.cast(pa.string()))
+    filled = _nonblank(cells)
+    present = cells.filter(filled)
+    if len(present) == 0:
+        return False
+    try:
+        pc.cast(present, pa.float64())
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        return True
+    first = int(np.flatnonzero(filled.to_numpy(zero_copy_only=False))[0])
+    raise InputError(
+        f"{src.path}: --list-column '{column}' holds numbers (row {int(rows[first])}: "
+        f"'{present[0].as_py()}'), not lists of label names",
+        hint=f"a 0/1 label column is read with --columns {column}; one class id per row with "
+        f"--class-column {column}",
+    )
 
 
 def _indicator_blocks(n: int, parents: np.ndarray, codes: np.ndarray, num_classes: int):
@@ -559,3 +826,37 @@ def _guess_list_separator(text: pa.Array) -> str:
         if any(sep in s.strip() for s in sample):
             return sep
     return "|"
+
+
+# -------------------------------------------------------------------------------------------- row ids
+
+
+def row_ids(path: Path, spec: InputSpec, id_column: str | None = "auto") -> tuple[str | None, list[str]]:
+    """(the id column, its values for the rows kept by ``--where``, in row order): the row ids that go
+    with per-sample weights (:mod:`bceweights.sampling`). ``"auto"`` picks the first column that is not
+    a label column and whose name looks like an id (path, image, id, file, name ...), or the first
+    such column of a file without header; ``(None, [])`` when there is none. It is a pass of its own,
+    so counting never pays for it."""
+    with reader_boundary(path):
+        src = _Source.open(Path(path), spec)
+        where = _where_columns(src, spec)
+        layout = _layout(spec)
+        if layout == "wide":
+            taken = set(_wide_columns(src, spec, where)[0])
+        else:
+            taken = {spec.list_column if layout == "list" else spec.class_column}
+        if id_column == "auto":
+            id_column = next((n for n in src.names
+                              if n not in taken and (not src.header or _ID_LIKE.search(n))), None)
+        if id_column is None:
+            return None, []
+        _require_columns(src, [id_column], "--id-column")
+        wanted = list(dict.fromkeys([id_column, *where]))
+        ids: list[str] = []
+        for batch, _ in src.batches(wanted, {c: pa.string() for c in wanted}):
+            values = batch.column(id_column)
+            keep = _row_filter(batch, where)
+            if keep is not None:
+                values = values.filter(pa.array(keep))
+            ids.extend("" if v is None else v for v in values.to_pylist())
+        return id_column, ids

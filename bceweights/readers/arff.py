@@ -1,0 +1,225 @@
+"""Multi-label ARFF (MULAN, MEKA): dense and sparse (``{index value, ...}``) rows, streamed.
+
+Which attributes are labels: ``--label-attributes`` (names), else the MULAN companion XML (the same name
+with ``.xml``: ``<labels><label name="..."/>...``), else a MEKA header (``@relation 'name: -C 6'``: the
+first 6 attributes; ``-C -6``: the last 6). Otherwise it is an error, since features and labels look alike.
+
+Class order: **the ARFF's column order** (the order of the ``@attribute`` lines), whatever order the
+XML or ``--label-attributes`` lists them in. MULAN's XML often lists the labels in another order than the
+file (Emotions, Yeast, Birds ...); a model trained on the ARFF's columns outputs them in the file's
+order, so that is the order of ``pos_weight``. A note records when the XML's order differs.
+
+Values: ``0``/``1`` (or another number, through the value policy), ``?`` is missing. In a sparse row an
+omitted attribute holds its first nominal value (``0`` for ``{0,1}``), as in Weka.
+"""
+
+from __future__ import annotations
+
+import csv
+import re
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..counts import Counts
+from ..errors import InputError, OptionsError
+from ..policy import apply_policy
+from ..spec import InputSpec
+from .arrays import count_batches
+from .tables import LabelBatch
+
+BATCH_ROWS = 8192
+_ATTRIBUTE = re.compile(r"""@attribute\s+('(?:[^'\\]|\\.)*'|"(?:[^"\\]|\\.)*"|\S+)\s*(.*)$""", re.IGNORECASE)
+_MEKA = re.compile(r"-C\s+(-?\d+)")
+
+
+@dataclass
+class _Header:
+    relation: str
+    names: list[str]
+    nominal: list[list[str] | None]
+    data_offset: int
+    data_line: int
+
+
+def _unquote(text: str) -> str:
+    text = text.strip()
+    if len(text) >= 2 and text[0] == text[-1] and text[0] in "'\"":
+        return text[1:-1].replace("\\'", "'").replace('\\"', '"')
+    return text
+
+
+def _read_header(path: Path) -> _Header:
+    relation, names, nominal = "", [], []
+    offset = 0
+    try:
+        with open(path, "rb") as fh:
+            for number, raw in enumerate(fh, start=1):
+                offset += len(raw)
+                line = raw.decode("utf-8", errors="replace").strip()
+                if not line or line.startswith("%"):
+                    continue
+                low = line.lower()
+                if low.startswith("@relation"):
+                    relation = _unquote(line[len("@relation"):])
+                elif low.startswith("@attribute"):
+                    match = _ATTRIBUTE.match(line)
+                    if match is None:
+                        raise InputError(f"{path}: line {number}: cannot read the attribute {line[:80]!r}")
+                    names.append(_unquote(match.group(1)))
+                    kind = match.group(2).strip()
+                    if kind.startswith("{"):
+                        values = next(csv.reader([kind.strip("{} \t")], quotechar="'", skipinitialspace=True), [])
+                        nominal.append([_unquote(v) for v in values])
+                    else:
+                        nominal.append(None)
+                elif low.startswith("@data"):
+                    return _Header(relation, names, nominal, offset, number)
+                elif not low.startswith("@"):
+                    break
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read the file ({exc})") from None
+    raise InputError(f"{path}: not an ARFF file (no @attribute ... @data header)")
+
+
+def _xml_labels(path: Path) -> list[str] | None:
+    xml = path.with_suffix(".xml")
+    if not xml.is_file():
+        return None
+    import xml.etree.ElementTree as ET
+
+    try:
+        root = ET.parse(xml).getroot()
+    except (ET.ParseError, OSError) as exc:
+        raise InputError(f"{xml}: cannot read the MULAN label file ({exc})") from None
+    names = [el.get("name") for el in root.iter() if el.tag.rsplit("}", 1)[-1] == "label" and el.get("name")]
+    if not names:
+        raise InputError(f"{xml}: names no label (expected <label name=\"...\"/> elements)")
+    return [str(n) for n in names]
+
+
+def label_columns(path: Path, spec: InputSpec) -> tuple[_Header, list[int], list[str]]:
+    """(header, the label attributes' column indices in ARFF order, notes)."""
+    header = _read_header(path)
+    notes: list[str] = []
+    if spec.label_attributes:
+        wanted, source = list(spec.label_attributes), "--label-attributes"
+    else:
+        wanted, source = _xml_labels(path), path.with_suffix(".xml").name
+        if wanted is None:
+            match = _MEKA.search(header.relation)
+            if match is None:
+                raise OptionsError(
+                    f"{path}: which attributes are the labels? There is no {path.with_suffix('.xml').name} "
+                    "beside it and no MEKA '-C n' in @relation",
+                    hint="pass --label-attributes NAME,NAME,... or put the MULAN .xml beside the .arff",
+                )
+            k = int(match.group(1))
+            wanted = header.names[:k] if k >= 0 else header.names[k:]
+            source = f"the MEKA header (-C {k})"
+    position = {name: i for i, name in enumerate(header.names)}
+    unknown = [n for n in wanted if n not in position]
+    if unknown:
+        raise OptionsError(
+            f"{path}: {source} names label attribute(s) not in the file: {', '.join(map(repr, unknown[:5]))}",
+            hint=f"the attributes are: {', '.join(header.names[:8])}{' ...' if len(header.names) > 8 else ''}",
+        )
+    columns = sorted({position[n] for n in wanted})
+    in_file = [header.names[i] for i in columns]
+    if in_file != list(dict.fromkeys(wanted)):
+        notes.append(f"{path.name}: {len(columns)} labels from {source}, in the ARFF's column order "
+                     f"({', '.join(in_file[:4])}{' ...' if len(in_file) > 4 else ''}), not the order "
+                     f"{source} lists them in")
+    return header, columns, notes
+
+
+def _number(text: str, path: Path, line: int, name: str) -> float:
+    text = _unquote(text)
+    if text == "?" or text == "":
+        return float("nan")
+    try:
+        return float(text)
+    except ValueError:
+        raise InputError(f"{path}: line {line}: label '{name}' holds {text!r}, not 0/1",
+                         hint="check --label-attributes or the .xml") from None
+
+
+def _split_dense(line: str) -> list[str]:
+    if "'" in line or '"' in line:
+        quote = "'" if "'" in line else '"'
+        return next(csv.reader([line], quotechar=quote, skipinitialspace=True, escapechar="\\"))
+    return line.split(",")
+
+
+def iter_label_batches(path: Path, spec: InputSpec, classes: list[str] | None = None) -> Iterator[LabelBatch]:
+    """Stream the label columns of an ARFF file as batches ``[n, C]`` in row order."""
+    path = Path(path)
+    header, columns, _ = label_columns(path, spec)
+    names = [header.names[i] for i in columns]
+    if classes is not None and list(classes) != names:
+        raise InputError(f"{path}: the labels {names} differ from {list(classes)}")
+    slot = {col: j for j, col in enumerate(columns)}
+    default = np.zeros(len(columns))
+    for j, col in enumerate(columns):
+        values = header.nominal[col]
+        if values:
+            default[j] = _number(values[0], path, header.data_line, names[j])
+    width = len(header.names)
+    rows: list[np.ndarray] = []
+    lines: list[int] = []
+    done = header.data_offset
+    with open(path, "rb") as fh:
+        fh.seek(header.data_offset)
+        for number, raw in enumerate(fh, start=header.data_line + 1):
+            done += len(raw)
+            line = raw.decode("utf-8", errors="replace").strip()
+            if not line or line.startswith("%"):
+                continue
+            row = default.copy()
+            if line.startswith("{"):
+                body = line[1:line.index("}")] if "}" in line else line[1:]
+                for entry in body.split(","):
+                    entry = entry.strip()
+                    if not entry:
+                        continue
+                    index, _, value = entry.partition(" ")
+                    try:
+                        col = int(index)
+                    except ValueError:
+                        raise InputError(f"{path}: line {number}: bad sparse entry {entry!r}") from None
+                    j = slot.get(col)
+                    if j is not None:
+                        row[j] = _number(value, path, number, names[j])
+            else:
+                fields = _split_dense(line)
+                if len(fields) == width + 1 and fields[-1].strip().startswith("{"):
+                    fields = fields[:-1]  # an instance weight, "{w}"
+                if len(fields) != width:
+                    raise InputError(f"{path}: line {number}: {len(fields)} values, but the header declares "
+                                     f"{width} attributes")
+                for j, col in enumerate(columns):
+                    row[j] = _number(fields[col], path, number, names[j])
+            rows.append(row)
+            lines.append(number)
+            if len(rows) >= BATCH_ROWS:
+                yield _batch(rows, lines, names, spec, path, done)
+                rows, lines = [], []
+    if rows:
+        yield _batch(rows, lines, names, spec, path, done)
+
+
+def _batch(rows, lines, names, spec: InputSpec, path: Path, done: int) -> LabelBatch:
+    values = np.vstack(rows)
+    numbers = np.asarray(lines, dtype=np.int64)
+    result = apply_policy(values, spec.policy, columns=names, row_numbers=numbers, source=str(path))
+    return LabelBatch(result.labels, list(names), numbers, done, result.missing, result.uncertain)
+
+
+def count(paths: Sequence[Path], spec: InputSpec, progress=None) -> Counts:
+    """Counts over every row of every ARFF file (label columns in the ARFF's order)."""
+    counts = count_batches(paths, spec, progress, iter_label_batches)
+    for path in paths:
+        counts.notes = list(dict.fromkeys([*counts.notes, *label_columns(Path(path), spec)[2]]))
+    return counts

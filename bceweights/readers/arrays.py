@@ -1,0 +1,397 @@
+"""Multi-hot arrays: ``.npy`` (memory-mapped), ``.npz`` (``--key``) and ``.pt`` tensors, counted in chunks.
+
+Layout: a 2-D array is ``[N, C]``, N samples × C classes. ``--class-axis`` names the class axis of any
+other layout: ``--class-axis 0`` for ``[C, N]``; for an N-D array every other axis is a sample axis
+(``[N, H, W, C]`` with ``--class-axis 3`` counts N·H·W samples). A 1-D array is one class. An array of
+3 or more axes needs ``--class-axis``: it may as well be a stack of masks (``--mask-mode``).
+
+Values go through the value policy (:mod:`bceweights.policy`): 0/1, soft values in [0, 1], -1
+(uncertain), NaN (missing); anything else is an error naming the sample.
+
+* ``.npy`` is memory-mapped and read ``CHUNK_ELEMENTS`` values at a time.
+* ``.npz``: the array named by ``--key`` (or the only array; a ``classes`` / ``class_names`` array of
+  strings names the classes). A C-ordered member whose class axis is last is streamed from the archive
+  in chunks, compressed or not; another layout is loaded whole.
+* ``.pt``: loaded with ``torch.load(weights_only=True)`` (memory-mapped where the file allows): a
+  tensor, or a dict holding it under ``--key`` (or its only tensor) and optionally ``classes``.
+
+Class names: ``--classes-file``, else the file's own (``classes`` in a ``.npz``/``.pt``), else
+``0 .. C-1``.
+"""
+
+from __future__ import annotations
+
+import zipfile
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+
+import numpy as np
+
+from ..counts import Counts
+from ..errors import InputError, OptionsError, reader_boundary, require
+from ..policy import apply_policy
+from ..spec import InputSpec
+from .tables import LabelBatch, _read_classes_file
+
+CHUNK_ELEMENTS = 1 << 22
+#: Co-occurrence is C×C: above this many classes it is not tracked.
+MAX_COOCCURRENCE_CLASSES = 2048
+NAME_KEYS = ("classes", "class_names")
+
+Progress = Callable[[int], None]
+
+
+# ------------------------------------------------------------------------------------------ counting
+
+
+def count(paths: list[Path], spec: InputSpec, progress: Progress | None = None) -> Counts:
+    """Counts over every sample of every array file in ``paths``."""
+    return count_batches(paths, spec, progress, iter_label_batches)
+
+
+def count_batches(paths: Sequence[Path], spec: InputSpec, progress: Progress | None,
+                  batches: Callable[[Path, InputSpec], Iterator[LabelBatch]]) -> Counts:
+    """Sum label batches of several files; every file must have the same classes."""
+    total: Counts | None = None
+    first: Path | None = None
+    for path in paths:
+        counts: Counts | None = None
+        reported = 0
+        for batch in batches(Path(path), spec):
+            if counts is None:
+                counts = Counts(batch.classes)
+                if spec.cooccurrence and len(batch.classes) <= MAX_COOCCURRENCE_CLASSES:
+                    counts.track_cooccurrence()
+            if batch.missing is not None:
+                counts.missing += batch.missing
+                counts.uncertain += batch.uncertain
+            counts.update(batch.labels)
+            if progress is not None:
+                progress(batch.done - reported)
+                reported = batch.done
+        if counts is None:
+            raise InputError(f"{path}: holds no sample")
+        if total is None:
+            total, first = counts, Path(path)
+            continue
+        if counts.classes != total.classes:
+            raise InputError(
+                f"{path}: classes {_short(counts.classes)} differ from those of {first} {_short(total.classes)}",
+                hint="every file must hold the same classes, in the same order",
+            )
+        total.merge(counts)
+    if total is None:
+        raise InputError("no array to count")
+    return total
+
+
+def _short(names: list[str]) -> str:
+    return f"[{', '.join(names[:6])}{', ...' if len(names) > 6 else ''}] ({len(names)})"
+
+
+def iter_label_batches(path: Path, spec: InputSpec, classes: list[str] | None = None) -> Iterator[LabelBatch]:
+    """Stream an array file as label batches ``[n, C]`` (after the value policy), samples in order."""
+    path = Path(path)
+    source = _open(path, spec)
+    names = _names(path, spec, source.names, source.num_classes)
+    if classes is not None and list(classes) != names:
+        raise InputError(f"{path}: classes {_short(names)} differ from {_short(list(classes))}")
+    size = max(path.stat().st_size, 1)
+    start = 0
+    plain = not spec.policy.ignore_values and spec.policy.binarize is None
+    nothing = np.zeros(len(names))
+    with reader_boundary(path, "the array"):
+        for block in source.blocks():
+            n = len(block)
+            rows = np.arange(start + 1, start + n + 1)
+            start += n
+            # 0/1 integers need no value policy: skipping its float64 copy makes a uint8 .npy ~8x
+            # faster to count (benchmarks/RESULTS.md).
+            if plain and block.dtype.kind in "biu" and (n == 0 or (block.min() >= 0 and block.max() <= 1)):
+                done = int(size * start / max(source.samples, 1))
+                yield LabelBatch(block, names, rows, done, nothing.copy(), nothing.copy())
+                continue
+            try:
+                result = apply_policy(block, spec.policy, columns=names, row_numbers=rows, source=str(path))
+            except InputError as exc:
+                if not isinstance(source, _ArraySource) or not path.name.lower().endswith(".npy"):
+                    raise
+                raise InputError(exc.message, hint=f"{exc.hint + '; ' if exc.hint else ''}if these .npy files "
+                                 "are segmentation masks, pass --mask-mode index (or binary, channels)") from None
+            done = int(size * start / max(source.samples, 1))
+            yield LabelBatch(result.labels, names, rows, done, result.missing, result.uncertain)
+
+
+def _names(path: Path, spec: InputSpec, own: list[str] | None, c: int) -> list[str]:
+    if spec.classes_file is not None:
+        names = _read_classes_file(spec.classes_file)
+        if len(names) != c:
+            raise OptionsError(f"{spec.classes_file} names {len(names)} classes but {path} has {c}")
+        return names
+    if own is not None:
+        if len(own) != c:
+            raise InputError(f"{path}: names {len(own)} classes but the array has {c}")
+        return [str(n) for n in own]
+    return [str(i) for i in range(c)]
+
+
+# ------------------------------------------------------------------------------------------- sources
+
+
+class _Source:
+    """One array with its class axis settled: ``blocks()`` yields ``[n, C]`` chunks in sample order."""
+
+    def __init__(self, path: Path, shape: tuple[int, ...], spec: InputSpec, names: list[str] | None = None):
+        self.path = path
+        self.shape = tuple(int(s) for s in shape)
+        self.axis = _class_axis(path, self.shape, spec.class_axis)
+        self.num_classes = 1 if len(self.shape) == 1 else self.shape[self.axis]
+        self.samples = int(np.prod(self.shape)) // max(self.num_classes, 1)
+        self.names = names
+
+    def blocks(self) -> Iterator[np.ndarray]:
+        raise NotImplementedError
+
+
+def _class_axis(path: Path, shape: tuple[int, ...], class_axis: int | None) -> int:
+    ndim = len(shape)
+    if ndim == 0:
+        raise InputError(f"{path}: holds a single number, not an array of labels")
+    if class_axis is not None:
+        if not -ndim <= class_axis < ndim:
+            raise OptionsError(f"--class-axis {class_axis}: {path} has {ndim} axes {list(shape)}")
+        return class_axis % ndim
+    if ndim <= 2:
+        return ndim - 1
+    raise InputError(
+        f"{path}: a {ndim}-D array {list(shape)}; multi-hot arrays are [N, C]",
+        hint="pass --class-axis for another layout, or --mask-mode index|binary|channels if these are "
+        "segmentation masks",
+    )
+
+
+def _rows_per_block(shape: tuple[int, ...]) -> int:
+    per_row = int(np.prod(shape[1:])) if len(shape) > 1 else 1
+    return max(1, CHUNK_ELEMENTS // max(per_row, 1))
+
+
+class _ArraySource(_Source):
+    """A NumPy array or memmap (``.npy``; ``.npz`` members loaded whole)."""
+
+    def __init__(self, path: Path, array: np.ndarray, spec: InputSpec, names: list[str] | None = None):
+        super().__init__(path, array.shape, spec, names)
+        if array.dtype.kind not in "biuf":
+            raise InputError(f"{path}: holds {array.dtype} values, not labels")
+        self.view = array[:, None] if array.ndim == 1 else np.moveaxis(array, self.axis, -1)
+
+    def blocks(self) -> Iterator[np.ndarray]:
+        view, c = self.view, self.num_classes
+        step = _rows_per_block(view.shape)
+        release = _page_release(view)
+        for i in range(0, view.shape[0], step):
+            yield np.asarray(view[i:i + step]).reshape(-1, c)
+            release(i + step)
+
+
+def _page_release(view: np.ndarray):
+    """For a C-ordered memory map, a function that drops the pages of the rows read so far from this
+    process (they stay in the page cache): a mapped file's pages count in RSS, so without it counting
+    a 500 MB .npy would hold 500 MB (benchmarks/RESULTS.md)."""
+    mm = getattr(view, "_mmap", None) if isinstance(view, np.memmap) else None
+    if mm is None or not view.flags.c_contiguous or not hasattr(mm, "madvise"):
+        return lambda rows: None
+    import mmap
+
+    base = np.frombuffer(mm, dtype=np.uint8)
+    start = view.ctypes.data - base.ctypes.data  # where the rows begin inside the mapping
+    del base
+    row_bytes = view.strides[0] if view.ndim else view.itemsize
+    done = 0
+
+    def release(rows: int) -> None:
+        nonlocal done
+        end = (start + min(rows, view.shape[0]) * row_bytes) // mmap.PAGESIZE * mmap.PAGESIZE
+        if end > done:
+            mm.madvise(mmap.MADV_DONTNEED, done, end - done)
+            done = end
+
+    return release
+
+
+class _NpzStream(_Source):
+    """A C-ordered ``.npz`` member whose class axis is last, read from the archive chunk by chunk."""
+
+    def __init__(self, path: Path, member: str, shape, dtype: np.dtype, spec: InputSpec, names):
+        super().__init__(path, shape, spec, names)
+        self.member, self.dtype = member, dtype
+
+    def blocks(self) -> Iterator[np.ndarray]:
+        per_row = int(np.prod(self.shape[1:])) if len(self.shape) > 1 else 1
+        step = _rows_per_block(self.shape)
+        with zipfile.ZipFile(self.path) as zf, zf.open(self.member) as fh:
+            _read_npy_header(fh)
+            left = self.shape[0]
+            while left > 0:
+                n = min(step, left)
+                want = n * per_row * self.dtype.itemsize
+                data = fh.read(want)
+                if len(data) != want:
+                    raise InputError(f"{self.path}: the array {self.member!r} is truncated")
+                yield np.frombuffer(data, dtype=self.dtype).reshape(-1, self.num_classes)
+                left -= n
+
+
+class _TensorSource(_Source):
+    def __init__(self, path: Path, tensor, spec: InputSpec, names: list[str] | None = None):
+        super().__init__(path, tuple(tensor.shape), spec, names)
+        if tensor.is_complex() or tensor.is_quantized:
+            raise InputError(f"{path}: holds {tensor.dtype} values, not labels")
+        self.view = tensor[:, None] if tensor.ndim == 1 else tensor.movedim(self.axis, -1)
+
+    def blocks(self) -> Iterator[np.ndarray]:
+        import torch
+
+        view, c = self.view, self.num_classes
+        step = _rows_per_block(tuple(view.shape))
+        for i in range(0, view.shape[0], step):
+            block = view[i:i + step].reshape(-1, c)
+            if block.dtype in (torch.float16, torch.bfloat16):
+                block = block.float()
+            yield block.numpy()
+
+
+def _open(path: Path, spec: InputSpec) -> _Source:
+    name = path.name.lower()
+    fmt = (spec.format or "").lower()
+    if fmt not in ("npy", "npz", "pt"):
+        fmt = "npz" if name.endswith(".npz") else "pt" if name.endswith((".pt", ".pth")) else "npy"
+    if not path.exists():
+        raise InputError(f"{path}: no such file")
+    with reader_boundary(path, f"the .{fmt} file"):
+        if fmt == "npy":
+            if spec.key is not None:
+                raise OptionsError(f"--key {spec.key}: a .npy file holds one array; --key is for .npz and .pt")
+            array = np.load(path, mmap_mode="r", allow_pickle=False)
+            return _ArraySource(path, array, spec)
+        if fmt == "npz":
+            return _open_npz(path, spec)
+        return _open_pt(path, spec)
+
+
+def _pick_key(path: Path, keys: list[str], key: str | None, what: str) -> str:
+    candidates = [k for k in keys if k not in NAME_KEYS]
+    if key is not None:
+        if key not in keys:
+            raise OptionsError(f"--key {key}: {path} holds no {what} named so; it holds: {', '.join(keys) or 'none'}")
+        return key
+    if len(candidates) == 1:
+        return candidates[0]
+    if not candidates:
+        raise InputError(f"{path}: holds no {what}")
+    raise OptionsError(f"{path}: holds several {what}s ({', '.join(candidates)}); choose one with --key",
+                       hint=f"e.g. --key {candidates[0]}")
+
+
+def _read_npy_header(fh) -> tuple[tuple[int, ...], bool, np.dtype]:
+    from numpy.lib import format as npformat
+
+    version = npformat.read_magic(fh)
+    if version == (1, 0):
+        return npformat.read_array_header_1_0(fh)
+    return npformat.read_array_header_2_0(fh)
+
+
+def _open_npz(path: Path, spec: InputSpec) -> _Source:
+    with zipfile.ZipFile(path) as zf:
+        members = {n[:-4]: n for n in zf.namelist() if n.endswith(".npy")}
+        key = _pick_key(path, list(members), spec.key, "array")
+        names = None
+        for name_key in NAME_KEYS:
+            if name_key in members and name_key != key:
+                with zf.open(members[name_key]) as fh:
+                    values = np.lib.format.read_array(fh, allow_pickle=False)
+                if values.dtype.kind in "US":
+                    names = [str(v) for v in values.reshape(-1)]
+        with zf.open(members[key]) as fh:
+            shape, fortran, dtype = _read_npy_header(fh)
+    probe = _Source(path, shape, spec)  # settles the class axis (or fails) before any data is read
+    if not fortran and not dtype.hasobject and dtype.kind in "biuf" and probe.axis == len(shape) - 1:
+        return _NpzStream(path, members[key], shape, dtype, spec, names)
+    with np.load(path, allow_pickle=False) as data:
+        array = data[key]
+    return _ArraySource(path, array, spec, names)
+
+
+def _open_pt(path: Path, spec: InputSpec) -> _Source:
+    torch = require("torch", feature=".pt arrays")
+    import pickle
+
+    try:
+        obj = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+    except RuntimeError:
+        # Files in the legacy (non-zip) format cannot be memory-mapped.
+        obj = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:
+        raise InputError(f"{path}: holds objects that torch.load(weights_only=True) refuses ({exc})",
+                         hint="save plain tensors (torch.save(labels_tensor, path))") from None
+    names: list[str] | None = None
+    if isinstance(obj, dict):
+        keys = [str(k) for k in obj if isinstance(obj[k], torch.Tensor)]
+        key = _pick_key(path, keys, spec.key, "tensor")
+        for name_key in NAME_KEYS:
+            value = obj.get(name_key)
+            if isinstance(value, (list, tuple)) and all(isinstance(v, str) for v in value):
+                names = list(value)
+        obj = obj[key]
+    elif spec.key is not None:
+        raise OptionsError(f"--key {spec.key}: {path} holds a single tensor, not a dict")
+    if not isinstance(obj, torch.Tensor):
+        raise InputError(f"{path}: holds a {type(obj).__name__}, not a tensor of labels")
+    return _TensorSource(path, obj.detach(), spec, names)
+
+
+# ---------------------------------------------------------------------------------- sample targets
+
+
+def sample_targets(paths: Sequence[str | Path], spec: InputSpec, limit: int, *,
+                   classes: Sequence[str] | None = None) -> tuple[np.ndarray, list[str]]:
+    """A real target batch: the first ``limit`` samples as float32 ``[N, C]`` (after the value policy;
+    NaN where ignored) and the class names.
+
+    Works for every row format (arrays, ARFF, tables: each reader's ``iter_label_batches``).
+    ``classes`` (e.g. from a saved ``.pt``) fixes the columns: a class absent from a batch (a label
+    list that never names it) is 0 there.
+    """
+    from ..engines import expand_paths
+    from . import resolve_for
+
+    pieces: list[tuple[np.ndarray, list[str]]] = []
+    taken = 0
+    for path in expand_paths(paths, spec):
+        if taken >= limit:
+            break
+        reader = resolve_for(path, spec).load()
+        batches = getattr(reader, "iter_label_batches", None)
+        if batches is None:
+            raise OptionsError(f"{path}: not a file of label rows (for masks use masks.sample_targets)")
+        for batch in batches(path, spec):
+            labels = np.asarray(batch.labels[: limit - taken], dtype=np.float32)
+            pieces.append((labels, list(batch.classes)))
+            taken += len(labels)
+            if taken >= limit:
+                break
+    names: list[str] = list(classes) if classes is not None else []
+    if classes is None:
+        for _, batch_classes in pieces:
+            names.extend(c for c in batch_classes if c not in names)
+    index = {c: i for i, c in enumerate(names)}
+    out = np.zeros((taken, len(names)), dtype=np.float32)
+    row = 0
+    for labels, batch_classes in pieces:
+        unknown = [c for c in batch_classes if c not in index]
+        if unknown:
+            raise InputError(f"class {unknown[0]!r} of the labels is not among the classes given")
+        cols = np.array([index[c] for c in batch_classes], dtype=np.int64)
+        out[row:row + len(labels), cols] = labels
+        row += len(labels)
+    return out, names

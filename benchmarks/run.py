@@ -1,0 +1,355 @@
+"""Benchmarks: bceweights against its peers, as whole processes, on data generated in a temp dir.
+
+    python benchmarks/run.py            # the full sizes (1M/4M-row CSVs, 500 MB .npy, 10,000 masks)
+    python benchmarks/run.py --quick    # a tenth of that, in about a minute
+    python benchmarks/run.py --only csv,help --repeat 3 --markdown out.md
+
+Each case runs as its own process: wall time, CPU time (user + system, worker processes included) and
+peak RSS (the largest of the process's own peak and the sampled sum over its process tree) are
+reported, with the wall-time ratio to bceweights in the same group. Every process's counts are
+checked against the counts the generator wrote; a mismatch fails the run (exit 1).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+import gen  # noqa: E402
+
+PEERS = [sys.executable, str(HERE / "peers.py")]
+BCEWEIGHTS = [sys.executable, "-m", "bceweights"]
+GROUPS = ("csv", "lists", "npy", "masks", "help")
+
+
+@dataclass
+class Run:
+    group: str
+    name: str
+    wall: float
+    cpu: float
+    rss_mb: float
+    ok: str = "-"
+    note: str = ""
+    scan: float | None = None
+    extra: dict = field(default_factory=dict)
+
+
+class _TreeSampler(threading.Thread):
+    """Samples the summed RSS of a process and its descendants (worker pools) every 20 ms."""
+
+    def __init__(self, pid: int) -> None:
+        super().__init__(daemon=True)
+        self.pid, self.peak, self.stop = pid, 0, threading.Event()
+
+    def run(self) -> None:
+        import psutil
+
+        try:
+            root = psutil.Process(self.pid)
+            while not self.stop.is_set():
+                total = root.memory_info().rss
+                for child in root.children(recursive=True):
+                    with contextlib.suppress(psutil.Error):
+                        total += child.memory_info().rss
+                self.peak = max(self.peak, total)
+                self.stop.wait(0.02)
+        except psutil.Error:
+            pass
+
+    def finish(self) -> int:
+        self.stop.set()
+        self.join()
+        return self.peak
+
+
+def measure(cmd: list[str], repeat: int = 1) -> tuple[float, float, float]:
+    """(wall s, CPU s, peak RSS MB) of ``cmd``; with ``repeat``, the best wall time and its run."""
+    best = None
+    # A child's peak RSS starts at its parent's on Linux (fork copies it and exec keeps it), and this
+    # harness is large by now: GNU time, a tiny parent, reports the child's own peak.
+    gnu_time = Path("/usr/bin/time")
+    for _ in range(repeat):
+        stats = tempfile.NamedTemporaryFile(suffix=".time", delete=False)
+        stats.close()
+        timed = [str(gnu_time), "-f", "%M %U %S", "-o", stats.name, *cmd] if gnu_time.exists() else cmd
+        start = time.perf_counter()
+        proc = subprocess.Popen(timed, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        sampler = _TreeSampler(proc.pid)
+        sampler.start()
+        _, status, usage = os.wait4(proc.pid, 0)
+        wall = time.perf_counter() - start
+        tree_peak = sampler.finish()
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        err = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
+        if proc.returncode != 0:
+            raise RuntimeError(f"{' '.join(cmd)} failed ({proc.returncode}):\n{err[-2000:]}")
+        cpu = usage.ru_utime + usage.ru_stime
+        own_peak = usage.ru_maxrss * 1024
+        if timed is not cmd:
+            fields = Path(stats.name).read_text().split()
+            own_peak = int(fields[-3]) * 1024
+            cpu = float(fields[-2]) + float(fields[-1])
+        os.unlink(stats.name)
+        # The sampled tree includes GNU time itself (~2 MB): negligible.
+        rss = max(own_peak, tree_peak) / 2**20
+        if best is None or wall < best[0]:
+            best = (wall, cpu, rss)
+    assert best is not None
+    return best
+
+
+def _load(path: Path) -> dict:
+    import torch
+
+    return torch.load(path, weights_only=True)
+
+
+def check(out: Path, truth: dict, by_name: bool = False) -> tuple[str, dict]:
+    """'ok' when the .pt's counts equal the generator's; raises on a mismatch."""
+    data = _load(out)
+    pos = np.asarray(data["pos_count"], dtype=np.float64)
+    neg = np.asarray(data["neg_count"], dtype=np.float64)
+    want_pos = np.asarray(truth["pos"], dtype=np.float64)
+    total = truth.get("pixels", truth["rows"])
+    if by_name:  # label lists: classes come sorted by name, absent ones missing
+        names = data.get("names")
+        index = np.asarray(names) if names is not None else np.array(
+            [int(c.split("_")[1]) for c in data["classes"]])
+        want_pos = want_pos[index]
+    if pos.shape != want_pos.shape or not np.array_equal(pos, want_pos) or not np.array_equal(
+            neg, total - want_pos):
+        raise AssertionError(f"{out.name}: counts differ from the truth:\n pos {pos[:8]}... want "
+                             f"{want_pos[:8]}...\n neg {neg[:8]}... want {(total - want_pos)[:8]}...")
+    meta = data.get("meta") or {}
+    return "ok", {"seconds": meta.get("seconds")}
+
+
+class Bench:
+    def __init__(self, work: Path, repeat: int, procs: int, monai: bool = False) -> None:
+        self.work, self.repeat, self.procs, self.monai = work, repeat, procs, monai
+        self.runs: list[Run] = []
+
+    def case(self, group: str, name: str, cmd: list[str], out: Path | None, truth: dict | None,
+             by_name: bool = False, note: str = "", size: int | None = None) -> Run:
+        wall, cpu, rss = measure(cmd, self.repeat)
+        ok, info = ("-", {}) if truth is None or out is None else check(out, truth, by_name)
+        run = Run(group, name, wall, cpu, rss, ok, note)
+        if info.get("seconds") and size:
+            run.scan = info["seconds"]
+            run.note = (note + "; " if note else "") + (
+                f"scan {info['seconds']:.2f} s = {size / 2**20 / info['seconds']:.0f} MB/s")
+        self.runs.append(run)
+        print(f"  {name:44s} {wall:7.2f} s wall {cpu:7.2f} s CPU {rss:7.0f} MB  {ok} {run.note}",
+              flush=True)
+        return run
+
+    def out(self, name: str) -> Path:
+        return self.work / f"{name}.pt"
+
+    # ------------------------------------------------------------------------------------------- cases
+
+    def csv(self, rows: int) -> None:
+        label = f"wide CSV {rows:,} rows x 50"
+        path = self.work / f"wide_{rows}.csv"
+        truth = gen.wide_csv(path, rows)
+        size = path.stat().st_size
+        group = f"{label} ({size / 1e6:.0f} MB)"
+        print(f"{group}:", flush=True)
+        self.case(group, "bceweights compute", [*BCEWEIGHTS, "compute", str(path), "-q", "-o",
+                                                str(self.out("bw"))], self.out("bw"), truth, size=size)
+        if _has_flag("--no-cooccurrence"):
+            self.case(group, "bceweights compute --no-cooccurrence", [*BCEWEIGHTS, "compute", str(path), "-q",
+                      "--no-cooccurrence", "-o", str(self.out("bwn"))], self.out("bwn"), truth, size=size)
+        for peer, title in (("arrow_floor", "floor: pyarrow read_csv (int8, label cols) + sums"),
+                            ("arrow_plain", "pyarrow read_csv(path) + sums"),
+                            ("pandas_sum", "pandas read_csv + sum"),
+                            ("sklearn_weights", "scikit-learn compute_class_weight per column")):
+            self.case(group, title, [*PEERS, peer, str(path), str(self.out(peer))], self.out(peer), truth)
+        path.unlink()
+
+    def lists(self, rows: int) -> None:
+        path = self.work / f"lists_{rows}.csv"
+        truth = gen.list_csv(path, rows)
+        group = f"label-list CSV {rows:,} rows ({path.stat().st_size / 1e6:.0f} MB)"
+        print(f"{group}:", flush=True)
+        self.case(group, "bceweights compute --list-column", [*BCEWEIGHTS, "compute", str(path), "-q",
+                  "--list-column", "labels", "-o", str(self.out("bwl"))], self.out("bwl"), truth,
+                  by_name=True, size=path.stat().st_size)
+        self.case(group, "pandas str.split + counting", [*PEERS, "pandas_lists", str(path),
+                  str(self.out("pdl"))], self.out("pdl"), truth, by_name=True)
+        path.unlink()
+
+    def npy(self, nbytes: int) -> None:
+        path = self.work / "labels.npy"
+        truth = gen.npy(path, nbytes)
+        size = path.stat().st_size
+        group = f"[N, 50] uint8 .npy ({size / 1e6:.0f} MB)"
+        print(f"{group}:", flush=True)
+        self.case(group, "bceweights compute", [*BCEWEIGHTS, "compute", str(path), "-q", "-o",
+                  str(self.out("bwa"))], self.out("bwa"), truth, size=size)
+        self.case(group, "numpy load + sum(axis=0)", [*PEERS, "numpy_npy", str(path),
+                  str(self.out("np"))], self.out("np"), truth)
+        self.case(group, "numpy mmap + sum(axis=0)", [*PEERS, "numpy_mmap", str(path),
+                  str(self.out("npm"))], self.out("npm"), truth)
+        path.unlink()
+
+    def masks(self, count: int) -> None:
+        folder = self.work / "masks"
+        started = time.perf_counter()
+        truth = gen.png_masks(folder, count, processes=self.procs)
+        print(f"  (generated {count} masks in {time.perf_counter() - started:.1f} s)")
+        size = sum(p.stat().st_size for p in folder.iterdir())
+        group = f"{count:,} PNG index masks 512x512, {self.procs} processes"
+        print(f"{group}:", flush=True)
+        files = str(folder / "*.png")
+        procs = str(self.procs)
+        self.case(group, "bceweights compute", [*BCEWEIGHTS, "compute", files, "-q", "--mask-mode", "index",
+                  "--num-classes", "6", "--workers", procs, "-o", str(self.out("bwm"))], self.out("bwm"),
+                  truth, size=size)
+        self.case(group, "floor: Pillow decode only", [*PEERS, "pillow_decode", str(folder),
+                  str(self.out("pil")), "--procs", procs], None, None)
+        self.case(group, "Pillow decode + histogram", [*PEERS, "pillow_hist", str(folder),
+                  str(self.out("pilh")), "--procs", procs], self.out("pilh"), truth)
+        if self.monai and _importable("monai"):
+            self.case(group, "MONAI LoadImage + torch.bincount", [*PEERS, "monai_hist", str(folder),
+                      str(self.out("monai")), "--procs", procs], self.out("monai"), truth)
+        shutil.rmtree(folder)
+
+    def help(self) -> None:
+        group = "start-up"
+        print(f"{group}:", flush=True)
+        heavy = _heavy_imports([*BCEWEIGHTS, "--help"])
+        exe = shutil.which("bceweights")
+        cmd = [exe, "--help"] if exe else [*BCEWEIGHTS, "--help"]
+        self.case(group, "bceweights --help", cmd, None, None,
+                  note="heavy imports: " + (", ".join(heavy) if heavy else "none"))
+        self.case(group, "python -c pass (interpreter alone)", [sys.executable, "-c", "pass"], None, None)
+
+
+def _has_flag(flag: str) -> bool:
+    out = subprocess.run([*BCEWEIGHTS, "compute", "--help"], capture_output=True, text=True,
+                         env={**os.environ, "COLUMNS": "200"})
+    return flag in out.stdout
+
+
+def _importable(module: str) -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec(module) is not None
+
+
+def _heavy_imports(cmd: list[str]) -> list[str]:
+    """The heavy packages that ``cmd`` imports (from ``python -X importtime``)."""
+    out = subprocess.run([cmd[0], "-X", "importtime", *cmd[1:]], capture_output=True, text=True)
+    names = {line.rsplit("|", 1)[-1].strip().split(".")[0] for line in out.stderr.splitlines()
+             if line.startswith("import time:")}
+    return sorted(names & {"torch", "pandas", "pyarrow", "numpy", "scipy", "matplotlib", "PIL", "dask"})
+
+
+def machine() -> str:
+    import psutil
+
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as fh:
+            cpu = next(ln.split(":", 1)[1].strip() for ln in fh if ln.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    return (f"{os.cpu_count()} cores ({cpu}), {psutil.virtual_memory().total / 2**30:.0f} GiB RAM, "
+            f"Python {platform.python_version()}, {platform.system()} {platform.release()}")
+
+
+def versions() -> str:
+    import importlib.metadata as md
+
+    parts = []
+    for name in ("bceweights", "numpy", "pyarrow", "pandas", "scikit-learn", "torch", "pillow", "monai"):
+        with contextlib.suppress(md.PackageNotFoundError):
+            parts.append(f"{name} {md.version(name)}")
+    return ", ".join(parts)
+
+
+def markdown(runs: list[Run]) -> str:
+    lines = []
+    group = None
+    base = None
+    for run in runs:
+        if run.group != group:
+            group = run.group
+            base = next((r for r in runs if r.group == group and r.name.startswith("bceweights")), None)
+            lines += ["", f"**{group}**", "",
+                      "| process | wall s | CPU s | peak RSS MB | wall / bceweights | counts | note |",
+                      "|---|---:|---:|---:|---:|---|---|"]
+        ratio = f"{run.wall / base.wall:.2f}x" if base else "-"
+        lines.append(f"| {run.name} | {run.wall:.2f} | {run.cpu:.2f} | {run.rss_mb:.0f} | {ratio} | "
+                     f"{run.ok} | {run.note} |")
+    return "\n".join(lines[1:]) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="a tenth of the sizes")
+    parser.add_argument("--only", default=",".join(GROUPS), help=f"comma-separated, of {', '.join(GROUPS)}")
+    parser.add_argument("--repeat", type=int, default=1, help="runs per case; the best wall time is kept")
+    parser.add_argument("--procs", type=int, default=os.cpu_count() or 2, help="processes for masks")
+    parser.add_argument("--monai", action="store_true",
+                        help="also run MONAI's LoadImage on the masks (slow: ~13x Pillow's CPU time)")
+    parser.add_argument("--workdir", default=None, help="where to generate the data (default: a temp dir)")
+    parser.add_argument("--markdown", default=None, help="also write the table as Markdown to this file")
+    parser.add_argument("--json", default=None, help="also write the raw results as JSON to this file")
+    args = parser.parse_args(argv)
+    only = {g.strip() for g in args.only.split(",") if g.strip()}
+    unknown = only - set(GROUPS)
+    if unknown:
+        parser.error(f"unknown group(s) {sorted(unknown)}; choose among {', '.join(GROUPS)}")
+    scale = 10 if args.quick else 1
+    print(machine())
+    print(versions())
+    if os.getloadavg()[0] > 0.5 * (os.cpu_count() or 1):
+        print(f"warning: load average {os.getloadavg()[0]:.1f}: other work is running; times will be noisy")
+    with tempfile.TemporaryDirectory(prefix="bceweights-bench-", dir=args.workdir) as tmp:
+        bench = Bench(Path(tmp), args.repeat, args.procs, args.monai)
+        try:
+            if "help" in only:
+                bench.help()
+            if "csv" in only:
+                bench.csv(1_000_000 // scale)
+                bench.csv(4_000_000 // scale)
+            if "lists" in only:
+                bench.lists(1_000_000 // scale)
+            if "npy" in only:
+                bench.npy(500_000_000 // scale)
+            if "masks" in only:
+                bench.masks(10_000 // scale)
+        except AssertionError as exc:
+            print(f"FAILED: {exc}", file=sys.stderr)
+            return 1
+    table = markdown(bench.runs)
+    print()
+    print(table)
+    if args.markdown:
+        Path(args.markdown).write_text(f"{machine()}\n\n{versions()}\n\n{table}", encoding="utf-8")
+    if args.json:
+        Path(args.json).write_text(json.dumps([r.__dict__ for r in bench.runs], indent=1), encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
