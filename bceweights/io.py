@@ -62,6 +62,12 @@ def check_output_path(path: Path | str) -> Path:
 STALE_TEMP_SECONDS = 10.0
 
 
+def _new_file_mode() -> int:
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
 def _parent(path: Path) -> Path:
     return path.parent if str(path.parent) else Path(".")
 
@@ -126,6 +132,8 @@ def atomic_write(path: Path | str, mode: str = "wb") -> Iterator[IO[Any]]:
         with _terminate_unwinds(), os.fdopen(fd, mode, **({} if "b" in mode else {"encoding": "utf-8"})) as fh:
             yield fh
             fh.flush()
+            # mkstemp creates 0600; the result should have the mode any new file gets here.
+            os.fchmod(fh.fileno(), _new_file_mode())
             os.fsync(fh.fileno())
             os.replace(tmp, path)
     except BaseException as exc:

@@ -135,36 +135,11 @@ def test_stale_temp_files_of_ours_are_removed(tmp_path):
 # -------------------------------------------------------------------------------- the real CLI, killed
 
 
-def _spawn(args: list[str], cwd: Path) -> subprocess.Popen:
-    env = dict(os.environ, PYTHONUNBUFFERED="1")
-    env.pop("BCEWEIGHTS_DEBUG", None)
-    return subprocess.Popen([sys.executable, "-m", "bceweights", *args], cwd=cwd, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            preexec_fn=_default_signals)
-
-
 def _default_signals() -> None:
     # A background job of a non-interactive shell (CI) inherits SIGINT ignored; a user's terminal
     # does not.
     signal.signal(signal.SIGINT, signal.SIG_DFL)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
-
-
-def _wait_until_reading(proc: subprocess.Popen, path: Path, timeout: float = 60.0) -> None:
-    """Block until ``proc`` has ``path`` open: it is scanning."""
-    deadline = time.monotonic() + timeout
-    fd_dir = Path(f"/proc/{proc.pid}/fd")
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            pytest.fail(f"finished before it could be interrupted: {proc.communicate()}")
-        try:
-            if any(os.readlink(fd) == str(path) for fd in fd_dir.iterdir()):
-                return
-        except OSError:
-            pass
-        time.sleep(0.005)
-    proc.kill()
-    pytest.fail("the run never opened the labels")
 
 
 @pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="needs /proc to see the scan start")
@@ -178,9 +153,7 @@ def test_killed_mid_scan_keeps_the_old_file(tmp_path, sig, code, message):
     labels = big_csv(tmp_path / "labels.csv")
     out = tmp_path / "weights.pt"
     out.write_bytes(OLD)
-    proc = _spawn(["compute", str(labels), "-o", str(out), "--json", str(tmp_path / "r.json")], tmp_path)
-    _wait_until_reading(proc, labels)
-    time.sleep(0.1)
+    proc = _spawn_slow_scan(tmp_path, ["compute", str(labels), "-o", str(out), "--json", str(tmp_path / "r.json")])
     proc.send_signal(sig)
     stdout, stderr = proc.communicate(timeout=60)
     assert proc.returncode == code, (stdout, stderr)
@@ -188,6 +161,40 @@ def test_killed_mid_scan_keeps_the_old_file(tmp_path, sig, code, message):
     assert out.read_bytes() == OLD
     assert not (tmp_path / "r.json").exists()
     assert temps(tmp_path) == []
+
+
+SLOW_SCAN_DRIVER = """
+import sys, time, pathlib
+ready = pathlib.Path(sys.argv[1])
+from bceweights.counts import Counts
+update = Counts.update
+def slow_update(self, labels):
+    # A fast reader finishes a test-sized file before a signal lands; this keeps it mid-scan.
+    update(self, labels)
+    ready.touch()
+    time.sleep(0.05)
+Counts.update = slow_update
+sys.argv = ["bceweights", *sys.argv[2:]]
+from bceweights.cli import main
+main()
+"""
+
+
+def _spawn_slow_scan(tmp_path: Path, args: list[str]) -> subprocess.Popen:
+    """The real CLI, known to be mid-scan (some batches counted, more to come) when this returns."""
+    ready = tmp_path / "scanning"
+    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    env.pop("BCEWEIGHTS_DEBUG", None)
+    proc = subprocess.Popen([sys.executable, "-c", SLOW_SCAN_DRIVER, str(ready), *args], cwd=tmp_path, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=_default_signals)
+    deadline = time.monotonic() + 60
+    while not ready.exists():
+        if proc.poll() is not None:
+            pytest.fail(f"finished before it could be interrupted: {proc.communicate()}")
+        assert time.monotonic() < deadline, "the scan never started"
+        time.sleep(0.005)
+    return proc
 
 
 DRIVER = """

@@ -102,3 +102,16 @@ def test_python_dash_m_and_help_without_heavy_imports():
     assert "HEAVY []" in out.stdout
     version = subprocess.run([sys.executable, "-m", "bceweights", "--version"], capture_output=True, text=True)
     assert version.returncode == 0 and version.stdout.startswith("bceweights ")
+
+
+def test_outputs_get_the_usual_file_mode(tmp_path, cli):
+    import os
+
+    umask = os.umask(0o022)
+    try:
+        out = tmp_path / "w.pt"
+        assert cli("compute", labels_csv(tmp_path), "-o", out, "-q", "--json", tmp_path / "r.json").exit_code == 0
+    finally:
+        os.umask(umask)
+    assert oct(out.stat().st_mode & 0o777) == oct(0o644)
+    assert oct((tmp_path / "r.json").stat().st_mode & 0o777) == oct(0o644)
