@@ -224,6 +224,8 @@ def sample_targets(
     files = expand_paths(paths, spec)
     info, group = next(iter(group_by_reader(files, spec).items()))
     module = info.load()
+    # ``group`` is already the expanded file list: a --file-list must not be applied to it again.
+    spec = spec.with_(file_list=None, root=None)
     if hasattr(module, "sample_targets"):
         import inspect
 

@@ -508,3 +508,26 @@ def test_compute_and_validate_pass_on_real_masks(shared_data, tmp_path, cli):
     checked = cli("validate", out, folder)
     assert checked.exit_code == 0, checked.stderr
     assert "target [1, 1, 512, 512]" in checked.stdout or "centre crop" in checked.stdout
+
+
+def test_compute_and_validate_with_a_file_list_of_mask_ids(tmp_path, cli):
+    # The checks re-read a sample of the masks: the --file-list must be resolved once, not again on
+    # the already listed files.
+    from PIL import Image
+
+    folder = tmp_path / "SegmentationClass"
+    folder.mkdir()
+    rng = np.random.default_rng(3)
+    for name in ("a", "b", "c"):
+        mask = rng.integers(0, 3, size=(6, 5)).astype(np.uint8)
+        mask[0, 0] = 255
+        Image.fromarray(mask).save(folder / f"{name}.png")
+    listing = tmp_path / "train.txt"
+    listing.write_text("a\nc\n")
+    out = tmp_path / "w.pt"
+    args = [folder, "--file-list", listing, "--ignore-index", "255", "--workers", "1"]
+    result = cli("compute", *args, "-o", out, "-q")
+    assert result.exit_code == 0, result.stderr
+    assert torch.load(out, weights_only=True)["meta"]["samples"] == 2
+    checked = cli("validate", out, *args, "-q")
+    assert checked.exit_code == 0, checked.stderr
