@@ -39,39 +39,25 @@ app = typer.Typer(
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 
+
+def _choices(name: str, *values: str) -> Any:
+    """A str Enum of ``values`` for an option's choices (members named as the values, ``-`` as ``_``)."""
+    return Enum(name, [(v.replace("-", "_"), v) for v in values], type=str)
+
+
 INPUT = "Input"
 LAYOUT = "Table layout"
 VALUES = "Label values"
 WEIGHTS = "Weights"
 OUTPUT = "Output"
 
-
-class Normalize(str, Enum):
-    none = "none"
-    mean = "mean"
-    sum = "sum"
-
-
-class ZeroPositives(str, Enum):
-    warn = "warn"
-    error = "error"
-    skip = "skip"
-
-
-class Scheme(str, Enum):
-    """The class-weight schemes of :data:`bceweights.weights.SCHEMES` (kept in step by a test)."""
-
-    inverse = "inverse"
-    inverse_sqrt = "inverse-sqrt"
-    effective_number = "effective-number"
-    median_frequency = "median-frequency"
-    enet = "enet"
-
-
-class SampleReduce(str, Enum):
-    max = "max"
-    mean = "mean"
-
+Normalize = _choices("Normalize", "none", "mean", "sum")
+ZeroPositives = _choices("ZeroPositives", "warn", "error", "skip")
+# The schemes of bceweights.weights.SCHEMES (kept in step by a test; weights.py would import NumPy).
+Scheme = _choices("Scheme", "inverse", "inverse-sqrt", "effective-number", "median-frequency", "enet")
+SampleReduce = _choices("SampleReduce", "max", "mean")
+Uncertain = _choices("Uncertain", "ignore", "positive", "negative")
+Missing = _choices("Missing", "negative", "ignore")
 
 SAMPLING = "Per-sample weights"
 
@@ -100,17 +86,6 @@ def _clip_option(value: Optional[str]):
         return parse_clip(value)
     except BceWeightsError as exc:
         raise typer.BadParameter(exc.message, param_hint="--clip") from None
-
-
-class Uncertain(str, Enum):
-    ignore = "ignore"
-    positive = "positive"
-    negative = "negative"
-
-
-class Missing(str, Enum):
-    negative = "negative"
-    ignore = "ignore"
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -192,12 +167,15 @@ def _unescape(value: str | None) -> str | None:
     return {"\\t": "\t", "tab": "\t", "space": " ", "pipe": "|"}.get(value, value)
 
 
+def _param(name: str, annotation: Any, default: Any = None) -> inspect.Parameter:
+    return inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=default, annotation=annotation)
+
+
 INPUT_OPTIONS: list[inspect.Parameter] = []
 
 
 def _opt(name: str, annotation: Any, default: Any = None) -> None:
-    INPUT_OPTIONS.append(inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=default,
-                                           annotation=annotation))
+    INPUT_OPTIONS.append(_param(name, annotation, default))
 
 
 _opt("format", Annotated[Optional[str], typer.Option(
@@ -253,14 +231,7 @@ _opt("binarize", Annotated[Optional[float], typer.Option(
     "[cyan]--binarize 0.5[/cyan].", rich_help_panel=VALUES)])
 
 ARRAYS = "Arrays and masks"
-
-
-class MaskMode(str, Enum):
-    auto = "auto"
-    index = "index"
-    binary = "binary"
-    channels = "channels"
-
+MaskMode = _choices("MaskMode", "auto", "index", "binary", "channels")
 
 _opt("key", Annotated[Optional[str], typer.Option(
     "--key", help="The array of a .npz, or the tensor of a .pt dict; default: the only one. "
@@ -347,30 +318,33 @@ def _extra_spec_fields(opts: dict[str, Any]) -> dict[str, Any]:
 
 
 #: Input options added by other modules (name → InputSpec field), built into the spec as they are.
-_EXTRA_SPEC_FIELDS: set[str] = set()
-_EXTRA_SPEC_FIELDS.update({"key", "class_axis", "label_attributes", "mask_mode", "num_classes", "ignore_index",
-                           "file_list", "root", "workers"})
+_EXTRA_SPEC_FIELDS = {"key", "class_axis", "label_attributes", "mask_mode", "num_classes", "ignore_index",
+                      "file_list", "root", "workers"}
 
 
-def with_input_options(func: Callable[..., Any]) -> Callable[..., Any]:
-    """Give a command every input option; it receives them as one ``spec`` argument."""
-    names = {p.name for p in INPUT_OPTIONS}
+def _option_group(name: str, options: list[inspect.Parameter], build: Callable[[dict[str, Any]], Any]):
+    """A decorator: the command shows ``options`` in place of its keyword parameter ``name`` (so
+    ``--help`` keeps their order), and receives them as that one argument, ``build(parsed options)``."""
+    names = {p.name for p in options}
 
-    @functools.wraps(func)
-    def wrapper(*args, **kwargs):
-        opts = {k: kwargs.pop(k) for k in list(kwargs) if k in names}
-        return func(*args, spec=spec_from_options(opts), **kwargs)
+    def decorate(func: Callable[..., Any]) -> Callable[..., Any]:
+        @functools.wraps(func)
+        def wrapper(*args, **kwargs):
+            opts = {k: kwargs.pop(k) for k in list(kwargs) if k in names}
+            return func(*args, **kwargs, **{name: build(opts)})
 
-    sig = inspect.signature(func)
-    params = [p for p in sig.parameters.values() if p.name != "spec"]
-    keyword = [p for p in params if p.kind == inspect.Parameter.KEYWORD_ONLY]
-    positional = [p for p in params if p.kind != inspect.Parameter.KEYWORD_ONLY]
-    wrapper.__signature__ = sig.replace(parameters=positional + keyword + INPUT_OPTIONS)  # type: ignore[attr-defined]
-    hints = dict(getattr(func, "__annotations__", {}))
-    hints.pop("spec", None)
-    hints.update({p.name: p.annotation for p in INPUT_OPTIONS})
-    wrapper.__annotations__ = hints
-    return wrapper
+        sig = inspect.signature(func)
+        params = [q for p in sig.parameters.values() for q in (options if p.name == name else [p])]
+        wrapper.__signature__ = sig.replace(parameters=params)  # type: ignore[attr-defined]
+        hints = {k: v for k, v in func.__annotations__.items() if k != name}
+        wrapper.__annotations__ = {**hints, **{p.name: p.annotation for p in options}}
+        return wrapper
+
+    return decorate
+
+
+#: Every input option, received by the command as one ``spec`` argument (an InputSpec).
+with_input_options = _option_group("spec", INPUT_OPTIONS, spec_from_options)
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -448,46 +422,69 @@ def _unit_columns():
 # Commands
 
 
-class SortBy(str, Enum):
-    name = "name"
-    count = "count"
-    weight = "weight"
-
-
 REPORT = "Report"
-JsonOpt = Annotated[Optional[str], typer.Option(
-    "--json", help="Also write the report as JSON to FILE, or to stdout with [cyan]--json -[/cyan].",
-    rich_help_panel=REPORT)]
-MarkdownOpt = Annotated[Optional[Path], typer.Option(
-    "--markdown", help="Write the report as Markdown (for a README or model card), e.g. "
-    "[cyan]--markdown balance.md[/cyan].", rich_help_panel=REPORT)]
-CsvOpt = Annotated[Optional[Path], typer.Option(
-    "--csv", help="Write one row per class (counts, prevalence, weights, flags), e.g. "
-    "[cyan]--csv classes.csv[/cyan].", rich_help_panel=REPORT)]
-PlotOpt = Annotated[Optional[Path], typer.Option(
-    "--plot", help="Draw positives per class (log axis) and pos_weight to a .png or .svg, e.g. "
-    "[cyan]--plot balance.png[/cyan]. Needs matplotlib (the \\[plot] extra).", rich_help_panel=REPORT)]
-CooccurrenceOpt = Annotated[Optional[Path], typer.Option(
-    "--cooccurrence", help="Write the full class x class co-occurrence counts (label tables) as CSV, "
-    "e.g. [cyan]--cooccurrence pairs.csv[/cyan].", rich_help_panel=REPORT)]
-SortOpt = Annotated[Optional[SortBy], typer.Option(
-    "--sort", help="Order of the class table: name, count (most positives first) or weight (largest "
-    "pos_weight, i.e. rarest, first). Default: the data's order.", rich_help_panel=REPORT)]
-TopOpt = Annotated[Optional[int], typer.Option(
-    "--top", min=1, help="Show only the first K classes of the table (by --sort, default count) and "
-    "say how many are hidden, e.g. [cyan]--top 20[/cyan].", rich_help_panel=REPORT)]
+SortBy = _choices("SortBy", "name", "count", "weight")
+REPORT_OPTIONS = [
+    _param("json_out", Annotated[Optional[str], typer.Option(
+        "--json", help="Also write the report as JSON to FILE, or to stdout with [cyan]--json -[/cyan].",
+        rich_help_panel=REPORT)]),
+    _param("markdown", Annotated[Optional[Path], typer.Option(
+        "--markdown", help="Write the report as Markdown (for a README or model card), e.g. "
+        "[cyan]--markdown balance.md[/cyan].", rich_help_panel=REPORT)]),
+    _param("csv_out", Annotated[Optional[Path], typer.Option(
+        "--csv", help="Write one row per class (counts, prevalence, weights, flags), e.g. "
+        "[cyan]--csv classes.csv[/cyan].", rich_help_panel=REPORT)]),
+    _param("plot", Annotated[Optional[Path], typer.Option(
+        "--plot", help="Draw positives per class (log axis) and pos_weight to a .png or .svg, e.g. "
+        "[cyan]--plot balance.png[/cyan]. Needs matplotlib (the \\[plot] extra).", rich_help_panel=REPORT)]),
+    _param("cooccurrence", Annotated[Optional[Path], typer.Option(
+        "--cooccurrence", help="Write the full class x class co-occurrence counts (label tables) as CSV, "
+        "e.g. [cyan]--cooccurrence pairs.csv[/cyan].", rich_help_panel=REPORT)]),
+    _param("sort", Annotated[Optional[SortBy], typer.Option(
+        "--sort", help="Order of the class table: name, count (most positives first) or weight (largest "
+        "pos_weight, i.e. rarest, first). Default: the data's order.", rich_help_panel=REPORT)]),
+    _param("top", Annotated[Optional[int], typer.Option(
+        "--top", min=1, help="Show only the first K classes of the table (by --sort, default count) and "
+        "say how many are hidden, e.g. [cyan]--top 20[/cyan].", rich_help_panel=REPORT)]),
+]
 
 
-def _report_files(result, doc, *, json_out, markdown, csv_out, plot, cooccurrence, sort, top,
-                  quiet, show_usage) -> None:
-    """Write the report files, then print the report (unless quiet or the JSON goes to stdout)."""
-    from . import report
+def _report_files(opts: dict[str, Any]):
+    from .api import ReportFiles
 
-    sort_key = sort.value if sort else None
-    report.write_outputs(doc, result.counts, json_out=json_out, markdown=markdown, csv_out=csv_out,
-                         plot=plot, cooccurrence=cooccurrence, sort=sort_key, top=top)
-    if not quiet and json_out != "-":
-        report.render(doc, _stdout_console(), show_usage=show_usage, sort=sort_key, top=top)
+    sort = opts.pop("sort")
+    return ReportFiles(json=opts.pop("json_out"), csv=opts.pop("csv_out"), sort=sort.value if sort else None,
+                       **opts)
+
+
+#: The report options, received by the command as one ``files`` argument (an api.ReportFiles).
+with_report_options = _option_group("files", REPORT_OPTIONS, _report_files)
+
+QuietOpt = Annotated[bool, typer.Option(
+    "--quiet", "-q", help="Print no report, only errors.", rich_help_panel=OUTPUT)]
+WeightsArg = Annotated[Path, typer.Argument(
+    help="A .pt written by [cyan]bceweights compute[/cyan], e.g. [cyan]weights.pt[/cyan].",
+    metavar="WEIGHTS.pt", show_default=False)]
+
+
+def _render(job, files, *, quiet: bool) -> None:
+    """Print the report (unless quiet or the JSON goes to stdout), then the checks."""
+    from .report import render
+
+    if not quiet and not files.json_to_stdout:
+        render(job.report, _stdout_console(), show_usage=None if job.failed else str(job.weights),
+               sort=files.sort, top=files.top)
+    if job.checks is not None:
+        _print_checks(job.checks, quiet=quiet, stderr=files.json_to_stdout)
+
+
+def _print_checks(checks, *, quiet: bool, stderr: bool = False) -> None:
+    """One pass/fail line per check (Rich); on stderr when stdout carries JSON."""
+    # Import names, not the module: the package exports a function called ``validate``.
+    from .validate import render
+
+    if not quiet:
+        render(checks, _stderr_console() if stderr else _stdout_console())
 
 
 def _version(value: bool) -> None:
@@ -512,12 +509,7 @@ def _main(
 
 
 EXECUTION = "Execution"
-
-
-class Engine(str, Enum):
-    local = "local"
-    dask = "dask"
-
+Engine = _choices("Engine", "local", "dask")
 
 EngineOpt = Annotated[Engine, typer.Option(
     "--engine", help="Where the counting runs: local (this machine) or dask (a Dask cluster; needs "
@@ -535,12 +527,7 @@ def _engine_args(engine: Engine, scheduler: Optional[str]) -> dict[str, Any]:
 
 
 VALIDATION = "Validation"
-
-
-class Device(str, Enum):
-    cpu = "cpu"
-    cuda = "cuda"
-
+Device = _choices("Device", "cpu", "cuda")
 
 DeviceOpt = Annotated[Device, typer.Option(
     "--device", help="Where the loss checks run: cpu, or cuda where torch sees a GPU.",
@@ -550,17 +537,9 @@ NoValidateOpt = Annotated[bool, typer.Option(
     "the .pt is saved.", rich_help_panel=VALIDATION)]
 
 
-def _print_checks(checks, *, quiet: bool, stderr: bool = False) -> None:
-    """One pass/fail line per check (Rich); on stderr when stdout carries JSON."""
-    # Import names, not the module: the package exports a function called ``validate``.
-    from .validate import render
-
-    if not quiet:
-        render(checks, _stderr_console() if stderr else _stdout_console())
-
-
 @app.command()
 @handle_errors
+@with_report_options
 @with_input_options
 def compute(
     labels: Annotated[list[str], typer.Argument(
@@ -570,15 +549,8 @@ def compute(
     output: Annotated[Path, typer.Option(
         "--output", "-o", help="Where to save the .pt, e.g. [cyan]-o weights.pt[/cyan].",
         rich_help_panel=OUTPUT)] = Path("weights.pt"),
-    json_out: JsonOpt = None,
-    markdown: MarkdownOpt = None,
-    csv_out: CsvOpt = None,
-    plot: PlotOpt = None,
-    cooccurrence: CooccurrenceOpt = None,
-    sort: SortOpt = None,
-    top: TopOpt = None,
-    quiet: Annotated[bool, typer.Option(
-        "--quiet", "-q", help="Print no report, only errors.", rich_help_panel=OUTPUT)] = False,
+    files: Any = None,
+    quiet: QuietOpt = False,
     normalize: Annotated[Normalize, typer.Option(
         "--normalize", help="Rescale class weights: none, mean (mean 1) or sum (sum 1), e.g. "
         "[cyan]--normalize mean[/cyan].", rich_help_panel=WEIGHTS)] = Normalize.none,
@@ -651,55 +623,26 @@ def compute(
       [cyan]bceweights compute sample_data/chest_xray_labels.csv[/cyan]
       [cyan]bceweights compute Data_Entry_2017.csv --list-column 'Finding Labels' -o cxr14.pt[/cyan]
     """
-    from . import api, io, report
+    from . import api
     from .weights import WeightOptions
 
-    if json_out != "-":
-        io.check_output_path(output)
-    report.check_outputs(json_out=json_out, markdown=markdown, csv_out=csv_out, plot=plot,
-                         cooccurrence=cooccurrence)
     options = WeightOptions(scheme=scheme.value, normalize=normalize.value,
                             zero_positives="error" if strict else zero_positives.value, beta=beta,
                             enet_k=enet_k, min_count=min_count, clip=clip, smoothing=smoothing)
-    sampling_options = _sampling_options(sample_weights, sample_reduce, repeat_threshold, id_column)
-    if not no_validate:
-        from .validate import resolve_device
-
-        resolve_device(device.value)  # before the scan: no GPU is a usage problem, not a late surprise
-    with RichProgress() as progress:
-        result = api.compute(labels, spec, options, progress=progress, **_engine_args(engine, scheduler))
-    if flat:
-        result.meta["flat"] = True  # the report shows the saved shape
-    checks = None
-    if not no_validate:
-        from .validate import check_result
-
-        checks = check_result(result, labels, spec, device=device.value, flat=flat)
-    failed = checks is not None and not checks.passed
-    if not failed:  # a failed check leaves no .pt behind
-        result.save(output, flat=flat)
-        if sampling_options is not None:
-            from . import sampling
-
-            sampling.sample_weights(labels, spec, result.counts, options, sampling_options).save(sample_weights)
-    doc = report.build_report(result, output=None if failed else str(output))
-    if checks is not None:
-        doc["validation"] = checks.to_dict()
-    _report_files(result, doc, json_out=json_out, markdown=markdown, csv_out=csv_out, plot=plot,
-                  cooccurrence=cooccurrence, sort=sort, top=top, quiet=quiet,
-                  show_usage=None if failed else str(output))
-    if checks is not None:
-        _print_checks(checks, quiet=quiet, stderr=json_out == "-")
-        checks.raise_if_failed(f"; {output} was not written")
+    job = api.run_compute(
+        labels, spec, options, output=output, files=files, flat=flat, validate=not no_validate,
+        device=device.value, sample_weights=sample_weights,
+        sample_options=_sample_options(sample_weights, sample_reduce, repeat_threshold, id_column),
+        progress=RichProgress(), **_engine_args(engine, scheduler))
+    _render(job, files, quiet=quiet)
+    job.raise_if_failed()
 
 
 @app.command()
 @handle_errors
 @with_input_options
 def validate(
-    weights: Annotated[Path, typer.Argument(
-        help="A .pt written by [cyan]bceweights compute[/cyan], e.g. [cyan]weights.pt[/cyan].",
-        metavar="WEIGHTS.pt", show_default=False)],
+    weights: WeightsArg,
     labels: Annotated[list[str], typer.Argument(
         help="The label files the weights are for (counted again), with the same options as compute.",
         show_default=False)],
@@ -730,20 +673,12 @@ def validate(
 
 @app.command("report")
 @handle_errors
+@with_report_options
 def report_command(
-    weights: Annotated[Path, typer.Argument(
-        help="A .pt written by [cyan]bceweights compute[/cyan], e.g. [cyan]weights.pt[/cyan].",
-        metavar="WEIGHTS.pt", show_default=False)],
+    weights: WeightsArg,
     *,
-    json_out: JsonOpt = None,
-    markdown: MarkdownOpt = None,
-    csv_out: CsvOpt = None,
-    plot: PlotOpt = None,
-    cooccurrence: CooccurrenceOpt = None,
-    sort: SortOpt = None,
-    top: TopOpt = None,
-    quiet: Annotated[bool, typer.Option(
-        "--quiet", "-q", help="Print no report, only errors.", rich_help_panel=OUTPUT)] = False,
+    files: Any = None,
+    quiet: QuietOpt = False,
 ) -> None:
     """Print the class-imbalance report of a saved .pt again (and write its files), without re-reading
     the labels.
@@ -752,42 +687,23 @@ def report_command(
       [cyan]bceweights report weights.pt --sort weight --top 20[/cyan]
       [cyan]bceweights report weights.pt --markdown balance.md --plot balance.png[/cyan]
     """
-    from . import api, io, report
+    from . import api
 
-    report.check_outputs(json_out=json_out, markdown=markdown, csv_out=csv_out, plot=plot,
-                         cooccurrence=cooccurrence)
-    result = api.result_from_payload(io.load(weights))
-    doc = report.build_report(result, output=str(weights))
-    _report_files(result, doc, json_out=json_out, markdown=markdown, csv_out=csv_out, plot=plot,
-                  cooccurrence=cooccurrence, sort=sort, top=top, quiet=quiet, show_usage=str(weights))
+    _render(api.run_report(weights, files), files, quiet=quiet)
 
 
-def _sampling_options(path, reduce, threshold, id_column):
-    """The per-sample options, checked before the scan; None without --sample-weights."""
+def _sample_options(path, reduce, threshold, id_column):
+    """The per-sample options; None without --sample-weights, which each of their flags needs."""
     if path is None:
         for flag, value in (("--sample-reduce", reduce), ("--repeat-threshold", threshold),
                             ("--id-column", id_column)):
             if value is not None:
                 raise typer.BadParameter("needs --sample-weights FILE.pt", param_hint=flag)
         return None
-    from . import io
     from .sampling import SampleOptions
 
-    io.check_output_path(path)
     return SampleOptions(reduce=(reduce or SampleReduce.max).value, repeat_threshold=threshold,
                          id_column=id_column or "auto")
-
-
-def _write_json(target: str | None, doc: dict[str, Any]) -> None:
-    if target is None:
-        return
-    from . import io, report
-
-    text = report.to_json(doc)
-    if target == "-":
-        sys.stdout.write(text)
-    else:
-        io.write_text(target, text)
 
 
 def main() -> None:
