@@ -225,7 +225,8 @@ _opt("ignore_value", Annotated[Optional[list[float]], typer.Option(
     "e.g. [cyan]--ignore-value 9[/cyan].", rich_help_panel=VALUES)])
 _opt("hard", Annotated[bool, typer.Option(
     "--hard", help="Only 0/1 are labels: a soft value such as 0.5 is an error instead of adding 0.5 "
-    "to positives and negatives.", rich_help_panel=VALUES)], False)
+    "to positives and negatives, e.g. [cyan]--hard[/cyan] for labels that must be 0 or 1.",
+    rich_help_panel=VALUES)], False)
 _opt("binarize", Annotated[Optional[float], typer.Option(
     "--binarize", help="Turn every value y into y >= THRESHOLD (counts, scores), e.g. "
     "[cyan]--binarize 0.5[/cyan].", rich_help_panel=VALUES)])
@@ -442,7 +443,8 @@ REPORT_OPTIONS = [
         "e.g. [cyan]--cooccurrence pairs.csv[/cyan].", rich_help_panel=REPORT)]),
     _param("sort", Annotated[Optional[SortBy], typer.Option(
         "--sort", help="Order of the class table: name, count (most positives first) or weight (largest "
-        "pos_weight, i.e. rarest, first). Default: the data's order.", rich_help_panel=REPORT)]),
+        "pos_weight, i.e. rarest, first). Default: the data's order. e.g. [cyan]--sort weight[/cyan].",
+        rich_help_panel=REPORT)]),
     _param("top", Annotated[Optional[int], typer.Option(
         "--top", min=1, help="Show only the first K classes of the table (by --sort, default count) and "
         "say how many are hidden, e.g. [cyan]--top 20[/cyan].", rich_help_panel=REPORT)]),
@@ -461,7 +463,8 @@ def _report_files(opts: dict[str, Any]):
 with_report_options = _option_group("files", REPORT_OPTIONS, _report_files)
 
 QuietOpt = Annotated[bool, typer.Option(
-    "--quiet", "-q", help="Print no report, only errors.", rich_help_panel=OUTPUT)]
+    "--quiet", "-q", help="Print no report, only errors, e.g. [cyan]-q[/cyan] in a training script.",
+    rich_help_panel=OUTPUT)]
 WeightsArg = Annotated[Path, typer.Argument(
     help="A .pt written by [cyan]bceweights compute[/cyan], e.g. [cyan]weights.pt[/cyan].",
     metavar="WEIGHTS.pt", show_default=False)]
@@ -530,11 +533,13 @@ VALIDATION = "Validation"
 Device = _choices("Device", "cpu", "cuda")
 
 DeviceOpt = Annotated[Device, typer.Option(
-    "--device", help="Where the loss checks run: cpu, or cuda where torch sees a GPU.",
+    "--device", help="Where the loss checks run: cpu, or cuda where torch sees a GPU, e.g. "
+    "[cyan]--device cuda[/cyan].",
     rich_help_panel=VALIDATION)]
 NoValidateOpt = Annotated[bool, typer.Option(
     "--no-validate", help="Skip the loss checks (broadcast, numeric, balance, sanity) that run before "
-    "the .pt is saved.", rich_help_panel=VALIDATION)]
+    "the .pt is saved, e.g. [cyan]--no-validate[/cyan] once [cyan]bceweights validate[/cyan] has passed "
+    "on the same labels.", rich_help_panel=VALIDATION)]
 
 
 @app.command()
@@ -556,10 +561,12 @@ def compute(
         "[cyan]--normalize mean[/cyan].", rich_help_panel=WEIGHTS)] = Normalize.none,
     zero_positives: Annotated[ZeroPositives, typer.Option(
         "--zero-positives", help="A class with no positive (or rare, see --min-count): warn (pos_weight "
-        "1, class weight = the largest other), skip (class weight 0) or error (exit 1).", rich_help_panel=WEIGHTS)]
+        "1, class weight = the largest other), skip (class weight 0) or error (exit 1), e.g. "
+        "[cyan]--zero-positives skip[/cyan].", rich_help_panel=WEIGHTS)]
     = ZeroPositives.warn,
     strict: Annotated[bool, typer.Option(
-        "--strict", help="Turn warnings into errors (exit 1): same as --zero-positives error.",
+        "--strict", help="Turn warnings into errors (exit 1): same as --zero-positives error. "
+        "e.g. [cyan]--strict[/cyan] in CI.",
         rich_help_panel=WEIGHTS)] = False,
     scheme: Annotated[Scheme, typer.Option(
         "--scheme", help="Class-weight formula (P positives, n = P + N, C classes): inverse n/(C·P); "
@@ -569,16 +576,17 @@ def compute(
         rich_help_panel=WEIGHTS)] = Scheme.inverse,
     beta: Annotated[float, typer.Option(
         "--beta", callback=lambda v: _in_range(v, "--beta", 0, 1, high_open=True),
-        help="β of --scheme effective-number, in [0, 1).",
+        help="β of --scheme effective-number, in [0, 1), e.g. [cyan]--beta 0.99[/cyan].",
         rich_help_panel=WEIGHTS)] = 0.999,
     enet_k: Annotated[float, typer.Option(
         "--enet-k", callback=lambda v: _in_range(v, "--enet-k", 1, None, low_open=True),
-        help="k of --scheme enet, above 1.",
+        help="k of --scheme enet, above 1, e.g. [cyan]--enet-k 1.1[/cyan].",
         rich_help_panel=WEIGHTS)] = 1.02,
     min_count: Annotated[float, typer.Option(
         "--min-count", metavar="K", min=0.0, help="A class with fewer than K positives (but some) is rare and "
         "follows --zero-positives: warn caps its pos_weight and class weight at the largest of the "
-        "other classes, skip gives it class weight 0, error exits 1. Default 0: off.",
+        "other classes, skip gives it class weight 0, error exits 1. Default 0: off. "
+        "e.g. [cyan]--min-count 10[/cyan].",
         rich_help_panel=WEIGHTS)] = 0.0,
     clip: Annotated[Optional[str], typer.Option(
         "--clip", metavar="MIN:MAX", callback=_clip_option, help="Bound pos_weight and class weights "
@@ -586,16 +594,18 @@ def compute(
         "A skipped class keeps class weight 0.", rich_help_panel=WEIGHTS)] = None,
     smoothing: Annotated[float, typer.Option(
         "--smoothing", metavar="K", min=0.0, help="Add K to every class's positives and negatives before the "
-        "formulas: pos_weight = (N+K)/(P+K).", rich_help_panel=WEIGHTS)] = 0.0,
+        "formulas: pos_weight = (N+K)/(P+K), e.g. [cyan]--smoothing 1[/cyan] (Laplace).",
+        rich_help_panel=WEIGHTS)] = 0.0,
     sample_weights: Annotated[Optional[Path], typer.Option(
         "--sample-weights", metavar="FILE.pt", help="Also write per-row weights for "
         "WeightedRandomSampler: keys weights (float64 [N], row order), rows, file_index, files, ids "
         "(with an id column), groups, group_weight, and repeat_factors with --repeat-threshold. A row "
         "weighs the largest weight of its positive labels; a row without any, the weight of the "
-        "'no label' group (one more class for the scheme).", rich_help_panel=SAMPLING)] = None,
+        "'no label' group (one more class for the scheme). e.g. [cyan]--sample-weights sampler.pt[/cyan].",
+        rich_help_panel=SAMPLING)] = None,
     sample_reduce: Annotated[Optional[SampleReduce], typer.Option(
         "--sample-reduce", help="How a row combines the weights of its positive labels: max (default) "
-        "or mean.", rich_help_panel=SAMPLING)] = None,
+        "or mean, e.g. [cyan]--sample-reduce mean[/cyan].", rich_help_panel=SAMPLING)] = None,
     repeat_threshold: Annotated[Optional[float], typer.Option(
         "--repeat-threshold", metavar="T",
         callback=lambda v: _in_range(v, "--repeat-threshold", 0, None, low_open=True),
@@ -605,11 +615,13 @@ def compute(
         rich_help_panel=SAMPLING)] = None,
     id_column: Annotated[Optional[str], typer.Option(
         "--id-column", help="The column of row ids written with --sample-weights (key ids). Default: "
-        "the first non-label column named like an id (path, image, id, file, name ...).",
+        "the first non-label column named like an id (path, image, id, file, name ...). "
+        "e.g. [cyan]--id-column 'Image Index'[/cyan].",
         rich_help_panel=SAMPLING)] = None,
     flat: Annotated[bool, typer.Option(
         "--flat", help="Save pos_weight and class_weight of masks as [C] (default: [C, 1, 1] for 2-D, "
-        "[C, 1, 1, 1] for 3-D masks, which broadcast over an [N, C, H, W] / [N, C, D, H, W] target).",
+        "[C, 1, 1, 1] for 3-D masks, which broadcast over an [N, C, H, W] / [N, C, D, H, W] target), "
+        "e.g. [cyan]--flat[/cyan] when the training code reshapes the weights itself.",
         rich_help_panel=OUTPUT)] = False,
     engine: EngineOpt = Engine.local,
     scheduler: SchedulerOpt = None,
@@ -649,7 +661,8 @@ def validate(
     *,
     device: DeviceOpt = Device.cpu,
     quiet: Annotated[bool, typer.Option(
-        "--quiet", "-q", help="Print only errors.", rich_help_panel=OUTPUT)] = False,
+        "--quiet", "-q", help="Print only errors, e.g. [cyan]-q[/cyan] in CI (the exit code says pass "
+        "or fail).", rich_help_panel=OUTPUT)] = False,
     engine: EngineOpt = Engine.local,
     scheduler: SchedulerOpt = None,
     spec: Any = None,

@@ -22,6 +22,7 @@ import numpy as np
 
 from .counts import Counts
 from .errors import InputError, OptionsError
+from .policy import format_value
 
 if TYPE_CHECKING:
     import torch
@@ -342,7 +343,7 @@ class _Counter:
         if a3.size and (a3.min() < 0 or a3.max() > 1):
             bad = np.argwhere((a3 < 0) | (a3 > 1))[0]
             raise InputError(
-                f"sample {start + int(bad[0])}: value {_fmt(a3[tuple(bad)])} at class {int(bad[1])} is "
+                f"sample {start + int(bad[0])}: value {format_value(a3[tuple(bad)])} at class {int(bad[1])} is "
                 "not a label (0, 1 or a soft label in [0, 1])",
                 hint="for an index mask pass num_classes=C (and ignore_index=V for void pixels); for a "
                 "sentinel pass ignore_index=V",
@@ -455,10 +456,6 @@ def _as_array(value: Any, index: int) -> np.ndarray:
         raise InputError(f"sample {index}: a target of dtype {array.dtype} is not a label",
                          hint="pass target= returning the label tensor of each sample")
     return array
-
-
-def _fmt(value: float) -> str:
-    return str(int(value)) if float(value).is_integer() else repr(float(value))
 
 
 # ---------------------------------------------------------------------------------------------------

@@ -260,9 +260,9 @@ def _source_classes():
     from .readers import tables
 
     @dataclass
-    class CsvBlock(tables._Source):
-        """The lines of ``[start, stop)`` (boundaries moved to line starts), parsed with the file's
-        column names: ``header`` is False here, ``file_header`` says whether the file has one."""
+    class _Slice(tables._Source):
+        """A part of one table file; ``rows`` counts the rows it has yielded (zero: the part held
+        only blank lines). ``rows_before`` numbers rows from the file's first one in messages."""
 
         start: int = 0
         stop: int = 0
@@ -270,6 +270,19 @@ def _source_classes():
         rows_before: int | None = None
         file_header: bool = True
         rows: int = 0
+
+        def batches(self, columns, types, block_size=None):
+            for batch, done in self._read(columns, types, block_size):
+                self.rows += batch.num_rows
+                yield batch, done
+
+        def _read(self, columns, types, block_size):
+            return super().batches(columns, types, block_size)
+
+    @dataclass
+    class CsvBlock(_Slice):
+        """The lines of ``[start, stop)`` (boundaries moved to line starts), parsed with the file's
+        column names: ``header`` is False here, ``file_header`` says whether the file has one."""
 
         @property
         def first_data_line(self) -> int:
@@ -281,33 +294,20 @@ def _source_classes():
             stop = _line_start(fh, self.stop, self.data_start)
             return pa.PythonFile(_Range(fh, start, max(start, stop)), mode="r")
 
-        def batches(self, columns, types, block_size=None):
-            for batch, done in super().batches(columns, types, block_size):
-                self.rows += batch.num_rows
-                yield batch, done
-
     @dataclass
-    class ParquetSlice(tables._Source):
+    class ParquetSlice(_Slice):
         """Row groups ``[start, stop)`` of a Parquet file."""
-
-        start: int = 0
-        stop: int = 0
-        data_start: int = 0
-        rows_before: int | None = None
-        file_header: bool = True
-        rows: int = 0
 
         @property
         def first_data_line(self) -> int:
             return 2 + (self.rows_before or 0)
 
-        def batches(self, columns, types, block_size=None):
+        def _read(self, columns, types, block_size):
             import pyarrow.parquet as pq
 
             pf = pq.ParquetFile(self.path)
             for batch in pf.iter_batches(batch_size=1 << 16, row_groups=list(range(self.start, self.stop)),
                                          columns=columns):
-                self.rows += batch.num_rows
                 yield tables._cast_batch(batch, types, self.path), 0
 
     return CsvBlock, ParquetSlice

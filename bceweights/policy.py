@@ -98,7 +98,7 @@ def apply_policy(
         where = f"{source}: " if source else ""
         allowed = "0 or 1" if policy.hard else "0, 1, a soft label in [0, 1]"
         raise InputError(
-            f"{where}column '{columns[col]}', row {line}: value {_fmt(value)} is not a label "
+            f"{where}column '{columns[col]}', row {line}: value {format_value(value)} is not a label "
             f"({allowed}, -1 for uncertain, or blank)",
             hint=_bad_value_hint(value, policy),
         )
@@ -109,8 +109,9 @@ def apply_policy(
     return PolicyResult(labels, missing, uncertain)
 
 
-def _fmt(value: float) -> str:
-    return str(int(value)) if np.isfinite(value) and value == int(value) else repr(float(value))
+def format_value(value: float) -> str:
+    """A label value as a message shows it: ``2``, ``0.5``, ``nan``, ``inf``."""
+    return str(int(value)) if float(value).is_integer() else repr(float(value))
 
 
 def _bad_value_hint(value: float, policy: ValuePolicy) -> str:
@@ -119,4 +120,4 @@ def _bad_value_hint(value: float, policy: ValuePolicy) -> str:
     if not np.isfinite(value):
         return "fix the value in the file, or pass --ignore-value to skip a sentinel"
     return ("pick the label columns with --columns or --exclude-columns, pass --ignore-value "
-            f"{_fmt(value)} for a sentinel, or --binarize THRESHOLD")
+            f"{format_value(value)} for a sentinel, or --binarize THRESHOLD")

@@ -45,7 +45,8 @@ from .errors import BceWeightsError, OptionsError
 
 #: A class with fewer positives than this (but some) is flagged ``rare``.
 RARE_POSITIVES = 10
-#: A ``pos_weight`` or class weight above this is flagged ``extreme-weight``.
+#: A ``pos_weight`` or class weight above this is flagged ``extreme-weight`` (and warned about by the
+#: checks): the loss of one element then dwarfs a whole batch, and training is likely to diverge.
 EXTREME_WEIGHT = 1000.0
 #: Label pairs kept in the JSON (``top_pairs``) and shown in the terminal.
 TOP_PAIRS = 10
@@ -154,7 +155,7 @@ def build_report(result, *, output: str | None = None) -> dict[str, Any]:
         "scheme": weights.options.scheme,
         "normalize": weights.options.normalize,
         "zero_positives": weights.options.zero_positives,
-        "weight_options": _weight_options(weights.options),
+        "weight_options": weights.options.describe(),
         "weight_shape": result.weight_shape(flat=bool(result.meta.get("flat"))),
         "soft_labels": bool(counts.soft.sum() > 0),
         "notes": list(counts.notes),
@@ -169,16 +170,6 @@ def build_report(result, *, output: str | None = None) -> dict[str, Any]:
     if counts.cooccurrence is not None:
         report["top_pairs"] = top_pairs(counts.classes, counts.cooccurrence)
     return report
-
-
-def _weight_options(options) -> dict[str, Any]:
-    """Every field of the weighting options as plain values (tuples as lists)."""
-    import dataclasses
-
-    def plain(value):
-        return [plain(v) for v in value] if isinstance(value, (tuple, list)) else value
-
-    return {f.name: plain(getattr(options, f.name)) for f in dataclasses.fields(options)}
 
 
 def top_pairs(classes, matrix, k: int = TOP_PAIRS) -> list[dict[str, Any]]:
@@ -375,7 +366,7 @@ def summary_lines(report: dict[str, Any]) -> list[tuple[str, str]]:
 def _default_weight_options() -> dict[str, Any]:
     from .weights import WeightOptions
 
-    return _weight_options(WeightOptions())
+    return WeightOptions().describe()
 
 
 def _bar(fraction: float, width: int = BAR_WIDTH, *, ascii_only: bool = False) -> str:

@@ -235,7 +235,13 @@ def sample_weights(
                     else class_repeat_factors(counts, options.repeat_threshold))
     index = {name: i for i, name in enumerate(counts.classes)}
     files = expand_paths(paths, spec)
-    parts: list[tuple[np.ndarray, ...]] = []
+    # One array per batch in each list; ``total`` counts the rows so far (a sum over the parts per
+    # file would be quadratic in the number of files).
+    weight_parts: list[np.ndarray] = []
+    row_parts: list[np.ndarray] = []
+    file_parts: list[np.ndarray] = []
+    repeat_parts: list[np.ndarray] = []
+    total = 0
     ids: list[str] | None = [] if options.id_column is not None else None
     id_columns: set[str] = set()
     for number, path in enumerate(files):
@@ -245,7 +251,7 @@ def sample_weights(
             raise OptionsError(f"{path}: per-sample weights need labels given row by row (tables); "
                                "this format has no rows to weigh")
         kwargs = {"classes": list(counts.classes)} if "classes" in inspect.signature(reader).parameters else {}
-        before = sum(len(p[0]) for p in parts)
+        before = total
         for batch in reader(path, spec, **kwargs):
             try:
                 columns = np.array([index[c] for c in batch.classes], dtype=np.int64)
@@ -255,25 +261,25 @@ def sample_weights(
             groups = np.append(group_weight[columns], group_weight[-1])
             w = row_weights(batch.labels, groups, reduce=options.reduce)
             r = None if class_factor is None else row_repeat_factors(batch.labels, class_factor[columns])
-            rows = np.asarray(batch.rows, dtype=np.int64)
-            parts.append((w, rows, np.full(len(w), number, dtype=np.int64), r))
-        read = sum(len(p[0]) for p in parts) - before
+            weight_parts.append(w)
+            row_parts.append(np.asarray(batch.rows, dtype=np.int64))
+            file_parts.append(np.full(len(w), number, dtype=np.int64))
+            if r is not None:
+                repeat_parts.append(r)
+            total += len(w)
         if ids is not None:
-            ids = _extend_ids(ids, module, path, spec, options.id_column, read, id_columns)
-    total = sum(len(p[0]) for p in parts)
+            ids = _extend_ids(ids, module, path, spec, options.id_column, total - before, id_columns)
     if total != counts.samples:
         raise InputError(f"the inputs hold {total} rows now but {counts.samples} when they were counted; "
                          "did a file change?")
-    weights = np.concatenate([p[0] for p in parts]) if parts else np.zeros(0)
     return SampleWeights(
-        weights=weights,
-        rows=np.concatenate([p[1] for p in parts]) if parts else np.zeros(0, np.int64),
-        file_index=np.concatenate([p[2] for p in parts]) if parts else np.zeros(0, np.int64),
+        weights=_concat(weight_parts, np.float64),
+        rows=_concat(row_parts, np.int64),
+        file_index=_concat(file_parts, np.int64),
         files=[str(f) for f in files],
         classes=list(counts.classes),
         group_weight=group_weight,
-        repeat_factors=None if class_factor is None else (
-            np.concatenate([p[3] for p in parts]) if parts else np.zeros(0)),
+        repeat_factors=None if class_factor is None else _concat(repeat_parts, np.float64),
         class_repeat_factor=class_factor,
         ids=ids,
         meta={
@@ -285,6 +291,10 @@ def sample_weights(
             "no_label_rows": int(counts.no_positive),
         },
     )
+
+
+def _concat(parts: list[np.ndarray], dtype) -> np.ndarray:
+    return np.concatenate(parts) if parts else np.zeros(0, dtype)
 
 
 def _extend_ids(ids, module, path, spec, id_column, expected, seen) -> list[str] | None:

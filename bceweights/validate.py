@@ -31,9 +31,8 @@ import numpy as np
 
 from .counts import Counts
 from .errors import CheckFailed, OptionsError
+from .report import EXTREME_WEIGHT
 
-#: Weights above this make the loss of one element dwarf a whole batch: training is likely to diverge.
-EXTREME_WEIGHT = 1000.0
 #: A class with fewer positives than this gets a pos_weight estimated from a handful of examples.
 FEW_POSITIVES = 5
 #: Loss elements the checks may hold at once (float64): keeps a check well under a second.
@@ -731,6 +730,26 @@ def check_balance(payload: dict[str, Any], counts: Counts, device: str) -> Check
 # ------------------------------------------------------------------------------------------- drivers
 
 
+def _one_torch_thread(func):
+    """Run ``func`` with torch on one CPU thread, then restore the caller's setting: the checks' tensors
+    are small (``ELEMENT_BUDGET``), and with two threads on a busy 2-core machine the first loss calls
+    wait on OpenMP's pool, 0.05 s → up to 0.5 s (benchmarks/RESULTS.md)."""
+    import functools
+
+    @functools.wraps(func)
+    def wrapper(*args, **kwargs):
+        torch = _torch()
+        threads = torch.get_num_threads()
+        torch.set_num_threads(1)
+        try:
+            return func(*args, **kwargs)
+        finally:
+            torch.set_num_threads(threads)
+
+    return wrapper
+
+
+@_one_torch_thread
 def validate(
     payload_or_result,
     targets: TargetBatch | np.ndarray | None = None,

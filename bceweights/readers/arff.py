@@ -51,16 +51,23 @@ def _unquote(text: str) -> str:
     return text
 
 
+def _lines(fh, start: int) -> Iterator[tuple[int, int, str]]:
+    """(line number, byte offset after the line, stripped text) of the lines from ``fh``'s position on,
+    numbered from ``start``, skipping blank lines and ``%`` comments. Decoding is lenient: a stray
+    byte in a comment or a feature value must not stop the count."""
+    offset = fh.tell()
+    for number, raw in enumerate(fh, start=start):
+        offset += len(raw)
+        line = raw.decode("utf-8", errors="replace").strip()
+        if line and not line.startswith("%"):
+            yield number, offset, line
+
+
 def _read_header(path: Path) -> _Header:
     relation, names, nominal = "", [], []
-    offset = 0
     try:
         with open(path, "rb") as fh:
-            for number, raw in enumerate(fh, start=1):
-                offset += len(raw)
-                line = raw.decode("utf-8", errors="replace").strip()
-                if not line or line.startswith("%"):
-                    continue
+            for number, offset, line in _lines(fh, 1):
                 low = line.lower()
                 if low.startswith("@relation"):
                     relation = _unquote(line[len("@relation"):])
@@ -169,45 +176,52 @@ def iter_label_batches(path: Path, spec: InputSpec, classes: list[str] | None = 
     width = len(header.names)
     rows: list[np.ndarray] = []
     lines: list[int] = []
-    done = header.data_offset
     with open(path, "rb") as fh:
         fh.seek(header.data_offset)
-        for number, raw in enumerate(fh, start=header.data_line + 1):
-            done += len(raw)
-            line = raw.decode("utf-8", errors="replace").strip()
-            if not line or line.startswith("%"):
-                continue
+        for number, done, line in _lines(fh, header.data_line + 1):
             row = default.copy()
             if line.startswith("{"):
-                body = line[1:line.index("}")] if "}" in line else line[1:]
-                for entry in body.split(","):
-                    entry = entry.strip()
-                    if not entry:
-                        continue
-                    index, _, value = entry.partition(" ")
-                    try:
-                        col = int(index)
-                    except ValueError:
-                        raise InputError(f"{path}: line {number}: bad sparse entry {entry!r}") from None
-                    j = slot.get(col)
-                    if j is not None:
-                        row[j] = _number(value, path, number, names[j])
+                _fill_sparse(row, line, slot, names, path, number)
             else:
-                fields = _split_dense(line)
-                if len(fields) == width + 1 and fields[-1].strip().startswith("{"):
-                    fields = fields[:-1]  # an instance weight, "{w}"
-                if len(fields) != width:
-                    raise InputError(f"{path}: line {number}: {len(fields)} values, but the header declares "
-                                     f"{width} attributes")
-                for j, col in enumerate(columns):
-                    row[j] = _number(fields[col], path, number, names[j])
+                _fill_dense(row, line, width, columns, names, path, number)
             rows.append(row)
             lines.append(number)
             if len(rows) >= BATCH_ROWS:
                 yield _batch(rows, lines, names, spec, path, done)
                 rows, lines = [], []
+        done = fh.tell()  # the last batch reports the whole file read, trailing comments included
     if rows:
         yield _batch(rows, lines, names, spec, path, done)
+
+
+def _fill_sparse(row: np.ndarray, line: str, slot: dict[int, int], names: list[str], path: Path,
+                 number: int) -> None:
+    """Set the label slots that a sparse row ``{index value, ...}`` names; the rest keep the default."""
+    body = line[1:line.index("}")] if "}" in line else line[1:]
+    for entry in body.split(","):
+        entry = entry.strip()
+        if not entry:
+            continue
+        index, _, value = entry.partition(" ")
+        try:
+            col = int(index)
+        except ValueError:
+            raise InputError(f"{path}: line {number}: bad sparse entry {entry!r}") from None
+        j = slot.get(col)
+        if j is not None:
+            row[j] = _number(value, path, number, names[j])
+
+
+def _fill_dense(row: np.ndarray, line: str, width: int, columns: list[int], names: list[str], path: Path,
+                number: int) -> None:
+    fields = _split_dense(line)
+    if len(fields) == width + 1 and fields[-1].strip().startswith("{"):
+        fields = fields[:-1]  # an instance weight, "{w}"
+    if len(fields) != width:
+        raise InputError(f"{path}: line {number}: {len(fields)} values, but the header declares "
+                         f"{width} attributes")
+    for j, col in enumerate(columns):
+        row[j] = _number(fields[col], path, number, names[j])
 
 
 def _batch(rows, lines, names, spec: InputSpec, path: Path, done: int) -> LabelBatch:
