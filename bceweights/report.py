@@ -285,11 +285,12 @@ def _class_line(summary: dict[str, Any], info: dict[str, Any]) -> str:
             f"class weight {_fmt_weight(info['class_weight'])}")
 
 
-def _options_text(options: dict[str, Any]) -> list[tuple[str, str]]:
-    """The reader options and value policy as (label, text) lines; only what was set."""
+def _options_text(options: dict[str, Any], *, masks: bool = False) -> list[tuple[str, str]]:
+    """The reader options and value policy as (label, text) lines; only what was set. The value policy
+    (-1, blanks) is a table and array matter: masks hold class ids."""
     out = []
     policy = options.get("policy")
-    if isinstance(policy, dict):
+    if isinstance(policy, dict) and not masks:
         parts = [f"uncertain (-1) = {policy.get('uncertain')}", f"missing (blank) = {policy.get('missing')}"]
         if policy.get("ignore_values"):
             parts.append("ignore values " + ", ".join(f"{v:g}" for v in policy["ignore_values"]))
@@ -353,7 +354,7 @@ def summary_lines(report: dict[str, Any]) -> list[tuple[str, str]]:
             weight_text += f", {key.replace('_', '-')}={value}"
     facts.append(("class weight", weight_text))
     facts.append(("weight shape", str(s["weight_shape"])))
-    facts.extend(_options_text(s.get("options") or {}))
+    facts.extend(_options_text(s.get("options") or {}, masks="pixels" in s))
     inputs = s.get("inputs", [])
     if inputs:
         facts.append(("inputs", inputs[0] if len(inputs) == 1 else

@@ -267,7 +267,8 @@ def test_mask_summary_shows_images_and_pixels():
     counts = Counts(["background", "kidney", "tumor"], spatial_ndim=2)
     counts.add(pos=[9000, 900, 100], neg=[1000, 9100, 9900], samples=4, pixels=10_000,
                image_count=[4, 3, 1])
-    doc = report.build_report(Result(counts, compute_weights(counts), {"inputs": ["masks/a.png"]}))
+    meta = {"inputs": ["masks/a.png"], "options": {"policy": {"uncertain": "ignore", "missing": "negative"}}}
+    doc = report.build_report(Result(counts, compute_weights(counts), meta))
     s = doc["summary"]
     assert (s["images"], s["pixels"], s["unit"], s["label_cardinality"]) == (4, 10_000, "pixel", None)
     assert [r["images"] for r in doc["classes"]] == [4, 3, 1]
@@ -275,6 +276,7 @@ def test_mask_summary_shows_images_and_pixels():
     assert "images: 4" in text and "pixels: 10,000" in text
     assert "rarest class: tumor (100 pixels of 10,000 pixels, 1.00%)" in text
     assert "samples with no positive" not in text
+    assert "label values" not in text  # -1 and blanks are table matters: masks hold class ids
 
 
 # ---------------------------------------------------------------------------------------------------
