@@ -26,6 +26,8 @@ import numpy as np
 _PER_CLASS = ("pos", "neg", "ignored", "missing", "uncertain", "soft")
 #: Rows per float32 co-occurrence product: far below 2**24, where float32 sums of 0/1 stop being exact.
 _GRAM_ROWS = 1 << 20
+#: Up to this many classes, label pairs are counted from a histogram of row codes (2**C bins), not a product.
+_HIST_BITS = 16
 
 
 def _zeros(n: int) -> np.ndarray:
@@ -135,24 +137,64 @@ class Counts:
         """0/1 integers (the common case, often a transposed view of per-column arrays): integer sums
         on the narrow type, no float copy except the one the co-occurrence product needs."""
         n = labels.shape[0]
+        if self.cooccurrence is not None:
+            for start in range(0, n, _GRAM_ROWS):
+                self._update_binary_gram(labels[start:start + _GRAM_ROWS])
+            return
         pos = labels.sum(axis=0, dtype=np.int64)
         self.pos += pos
         self.neg += n - pos
         self.samples += n
         per_row = labels.sum(axis=1, dtype=np.uint8 if self.num_classes < 256 else np.int64)
         self.no_positive += n - int(np.count_nonzero(per_row))
-        if self.cooccurrence is None:
-            return
-        multi = per_row > 1
-        if np.count_nonzero(multi) > n // 2:
-            self._add_gram(labels)
-            return
-        # A row with one label adds only to the diagonal (which is ``pos``): the product is needed
-        # for rows with two or more, a small share of sparse label sets (6x less work at 17%).
-        shared = labels[multi]
-        self._add_gram(shared)
-        diagonal = np.arange(self.num_classes)
-        self.cooccurrence[diagonal, diagonal] += pos - shared.sum(axis=0, dtype=np.int64)
+
+    def _update_binary_gram(self, labels: np.ndarray) -> None:
+        """Counts and co-occurrence of 0/1 rows (fewer than 2**24 of them, so float32 sums are exact).
+
+        Up to 16 classes, each row's labels become a code (a product with powers of two) and a
+        histogram of the codes gives every pair: n·C work instead of the product's n·C². Above that,
+        one float32 copy feeds BLAS for everything: the product's diagonal is ``pos`` and a product with
+        ones the labels per row, which skips the integer reductions (slower than the product on a
+        row-major uint8 ``[n, C]``). A 500 MB ``.npy`` of 50 classes: 1.24 → 0.95 s of CPU
+        (benchmarks/RESULTS.md).
+        """
+        n, c = labels.shape
+        self.samples += n
+        if c <= _HIST_BITS:
+            code = (labels.astype(np.float32) @ (2.0 ** np.arange(c, dtype=np.float32))).astype(np.int64)
+            hist = np.bincount(code, minlength=1 << c)
+            self.no_positive += int(hist[0])
+            present = np.flatnonzero(hist)
+            bits = ((present[:, None] >> np.arange(c)) & 1).astype(np.float64)
+            gram = (bits * hist[present, None]).T @ bits
+            pos = np.diagonal(gram).copy()
+        else:
+            yf = None
+            if labels.flags.f_contiguous:
+                # Column-stacked batches (tables): the integer row sum is cheap on this layout.
+                per_row = labels.sum(axis=1, dtype=np.uint8 if c < 256 else np.int64)
+            else:
+                yf = labels.astype(np.float32)
+                per_row = yf @ np.ones(c, dtype=np.float32)
+            self.no_positive += n - int(np.count_nonzero(per_row))
+            multi = per_row > 1
+            shared_rows = int(np.count_nonzero(multi))
+            if shared_rows > n // 2:
+                yf = labels.astype(np.float32) if yf is None else yf
+                gram = (yf.T @ yf).astype(np.float64)
+                pos = np.diagonal(gram).copy()
+            else:
+                # A row with one label adds only to the diagonal (which is ``pos``): the product is
+                # needed for rows with two or more, a small share of sparse label sets (6x less work
+                # at 17%).
+                pos = labels.sum(axis=0, dtype=np.int64).astype(np.float64)
+                shared = (labels if yf is None else yf)[multi].astype(np.float32, copy=False)
+                gram = (shared.T @ shared).astype(np.float64)
+                diagonal = np.arange(c)
+                gram[diagonal, diagonal] = pos
+        self.pos += pos
+        self.neg += n - pos
+        self.cooccurrence += gram
 
     def _add_gram(self, y: np.ndarray) -> None:
         # float32 BLAS is ~50x faster than an integer matmul; its sums of 0/1 products stay exact while

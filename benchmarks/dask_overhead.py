@@ -5,10 +5,11 @@
 Writes the 4M-row wide CSV and the 10,000 PNG masks of the main harness (benchmarks/gen.py) to a temp
 dir, runs ``bceweights compute`` with ``--engine local`` and ``--engine dask`` (a LocalCluster with one
 process per core, started and stopped inside the timed process), checks that the .pt tensors are equal,
-and prints a Markdown table (results: benchmarks/dask_overhead.md).
+and prints a Markdown table (results: the "Dask engine" section of benchmarks/RESULTS.md).
 
-CPU is that of the process and the children it waited for: the local engine's mask decoders live under
-a forkserver, which is not waited for, so its CPU column undercounts them.
+CPU is that of the process and the children it waited for: where the local engine's mask decoders
+start under a forkserver (a process that runs other threads), they are not waited for, and its CPU
+column undercounts them.
 """
 
 from __future__ import annotations

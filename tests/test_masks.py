@@ -495,3 +495,17 @@ def test_sample_targets_channels_marks_void(tmp_path):
     batch, names = masks.sample_targets([tmp_path / "a.npy"], InputSpec(mask_mode="channels", ignore_index=(255,)), 4)
     assert batch.shape == (1, 2, 2, 2) and names == ["0", "1"]
     np.testing.assert_array_equal(batch[0], np.where(m == 255, np.nan, m).astype(np.float32))
+
+
+def test_large_volumes_are_histogrammed_in_slices(tmp_path, monkeypatch):
+    # A volume larger than one bincount slice counts the same as NumPy on the whole array.
+    from bceweights.readers import masks as masks_module
+
+    monkeypatch.setattr(masks_module, "BINCOUNT_CHUNK", 1000)
+    rng = np.random.default_rng(5)
+    volume = np.asfortranarray(rng.integers(0, 4, size=(7, 30, 40)).astype(np.uint16))
+    np.save(tmp_path / "v.npy", volume)
+    counts = api.count([tmp_path / "v.npy"], mask_mode="index", workers=1)
+    expected = np.bincount(volume.ravel(), minlength=4)
+    assert counts.pos.tolist() == expected.tolist()
+    assert counts.neg.tolist() == (volume.size - expected).tolist()

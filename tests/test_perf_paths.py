@@ -157,3 +157,133 @@ def test_counting_tables_does_not_import_pandas_or_torch(tmp_path):
             "print(sorted(m for m in ('pandas', 'torch') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_a_line_longer_than_arrows_block_is_read(tmp_path):
+    """Arrow parses a chunk in 1 MB blocks and refuses a line that straddles two of them; a chunk
+    holding such a line (a 3 MB id here) is parsed again as one block."""
+    y = np.zeros((4000, 2), dtype=np.uint8)
+    y[::2, 0] = 1
+    y[::5, 1] = 1
+    lines = ["id,a,b"] + [f"{'x' * 3_000_000 if i == 2500 else i},{a},{b}" for i, (a, b) in enumerate(y)]
+    (tmp_path / "long.csv").write_text("\n".join(lines) + "\n")
+    c = count(tmp_path / "long.csv", columns=("a", "b"))
+    assert c.samples == 4000
+    assert c.pos.tolist() == [2000.0, 800.0] and c.neg.tolist() == [2000.0, 3200.0]
+    assert c.cooccurrence.tolist() == [[2000, 400], [400, 800]]
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.integers(1, 40), st.integers(0, 3000), st.floats(0.0, 1.0), st.integers(0, 2**31))
+def test_cooccurrence_by_codes_and_by_product_equals_brute_force(classes, rows, density, seed):
+    """Up to 16 classes the pairs come from a histogram of row codes, above from a float32 product
+    (the full one, or the rows with two or more labels); several updates change the class order."""
+    rng = np.random.default_rng(seed)
+    y = (rng.random((rows, classes)) < density * rng.random(classes)).astype(np.uint8)
+    c = Counts([f"c{i}" for i in range(classes)]).track_cooccurrence()
+    for part in np.array_split(y, 3):
+        c.update(part)
+    want = _brute(y)
+    assert c.pos.tolist() == want["pos"] and c.neg.tolist() == want["neg"]
+    assert c.samples == want["samples"] and c.no_positive == want["no_positive"]
+    assert c.cooccurrence.tolist() == want["cooc"]
+
+
+@pytest.mark.parametrize("cooccurrence", [True, False])
+def test_npy_halves_in_two_threads_count_like_one(tmp_path, monkeypatch, cooccurrence):
+    from bceweights.readers import arrays
+
+    rng = np.random.default_rng(3)
+    y = (rng.random((5000, 20)) < np.geomspace(0.6, 0.001, 20)).astype(np.uint8)
+    np.save(tmp_path / "y.npy", y)
+    monkeypatch.setattr(arrays, "SPLIT_ROWS", 100)
+    monkeypatch.setattr(arrays, "CHUNK_ELEMENTS", 20 * 1000)
+    two = count(tmp_path / "y.npy", workers=2, cooccurrence=cooccurrence)
+    one = count(tmp_path / "y.npy", workers=1, cooccurrence=cooccurrence)
+    want = _brute(y)
+    for c in (one, two):
+        assert c.pos.tolist() == want["pos"] and c.neg.tolist() == want["neg"]
+        assert c.samples == 5000 and c.no_positive == want["no_positive"]
+        assert (c.cooccurrence.tolist() == want["cooc"]) if cooccurrence else c.cooccurrence is None
+
+
+@pytest.mark.parametrize("mode", ["L", "P"])
+def test_png_histogram_from_pillow_equals_bincount(tmp_path, mode):
+    """8-bit grayscale and palette PNGs are histogrammed by Pillow where they decode (palette indices,
+    never colours); the counts equal ``np.bincount`` of the decoded array."""
+    from PIL import Image
+
+    from bceweights.readers import masks
+    from bceweights.spec import InputSpec
+
+    rng = np.random.default_rng(5)
+    arr = rng.choice(np.array([0, 1, 2, 7, 255], dtype=np.uint8), size=(37, 53), p=[0.6, 0.2, 0.1, 0.05, 0.05])
+    im = Image.fromarray(arr, mode="L")
+    if mode == "P":
+        im = im.convert("P")
+        im.putpalette([v for i in range(256) for v in ((255 - i) % 256, i, (3 * i) % 256)])
+        arr = np.asarray(im)
+    im.save(tmp_path / "m.png")
+    assert Image.open(tmp_path / "m.png").mode == mode
+    fast = masks._png_histogram(tmp_path / "m.png")
+    assert fast is not None
+    hist, pixels = fast
+    assert pixels == arr.size and hist.tolist() == np.bincount(arr.ravel(), minlength=256).tolist()
+    scan = masks.scan_file(tmp_path / "m.png", InputSpec(mask_mode="index", ignore_index=(255,)))
+    assert scan.hist.tolist() == hist.tolist() and scan.pixels == arr.size
+    assert scan.ndims == {2: str(tmp_path / "m.png")}
+
+
+def test_masks_in_groups_name_the_first_bad_file_and_count_like_one_process(tmp_path, monkeypatch):
+    from PIL import Image
+
+    from bceweights.errors import InputError
+    from bceweights.readers import masks
+    from bceweights.spec import InputSpec
+
+    rng = np.random.default_rng(9)
+    arrays = [rng.integers(0, 4, size=(16, 16), dtype=np.uint8) for _ in range(23)]
+    for i, a in enumerate(arrays):
+        Image.fromarray(a, mode="L").save(tmp_path / f"m{i:02d}.png")
+    paths = sorted(tmp_path.glob("*.png"))
+    monkeypatch.setattr(masks, "GROUP_FILES", 4)
+    seen = []
+    one = masks.scan_paths(paths, InputSpec(mask_mode="index", workers=1), progress=lambda n, **kw: seen.append(n))
+    two = masks.scan_paths(paths, InputSpec(mask_mode="index", workers=2))
+    want = np.bincount(np.concatenate([a.ravel() for a in arrays]), minlength=256)
+    assert one.hist.tolist() == two.hist.tolist() == want.tolist()
+    assert one.files == two.files == 23 and sum(seen) == 23 and max(seen) <= 4
+    arrays[9][0, 0] = 9
+    arrays[17][0, 0] = 9
+    for i in (9, 17):
+        Image.fromarray(arrays[i], mode="L").save(tmp_path / f"m{i:02d}.png")
+    with pytest.raises(InputError, match="m09.png: value 9 is not a class id below --num-classes 4"):
+        masks.scan_paths(paths, InputSpec(mask_mode="index", num_classes=4, workers=2))
+
+
+@pytest.mark.parametrize("ignore", [(), (255,), (0, 3)])
+def test_png_group_scan_equals_file_by_file(tmp_path, ignore):
+    """The stacked-histogram path of a worker's group gives the same scan as one ``scan_file`` per mask:
+    background-only, void-only, all-ignored and mixed masks, 8-bit PNGs next to a 16-bit one."""
+    from PIL import Image
+
+    from bceweights.readers import masks
+    from bceweights.spec import InputSpec
+
+    rng = np.random.default_rng(11)
+    fills = [0, 255, 3, None, None, 0, None]
+    for i, fill in enumerate(fills):
+        a = np.full((8, 9), fill, np.uint8) if fill is not None else rng.choice(
+            np.array([0, 1, 3, 255], np.uint8), size=(8, 9))
+        Image.fromarray(a, mode="L").save(tmp_path / f"m{i}.png")
+    Image.fromarray(np.full((8, 9), 2, np.uint16)).save(tmp_path / "m9.png")  # 16-bit: not Pillow's histogram
+    paths = sorted(tmp_path.glob("*.png"))
+    spec = InputSpec(mask_mode="auto", ignore_index=ignore)
+    group, done, failure = masks._scan_group(paths, spec)
+    one = masks.MaskScan()
+    for path in paths:
+        one.merge(masks.scan_file(path, spec))
+    assert failure is None and done == len(paths)
+    for name in ("files", "pixels", "void_other", "fg_files", "empty_files", "only_void_files", "ndims"):
+        assert getattr(group, name) == getattr(one, name), name
+    assert group.hist.tolist() == one.hist.tolist() and group.images.tolist() == one.images.tolist()

@@ -261,8 +261,24 @@ def _histogram(path: Path, arr: np.ndarray, ignore: frozenset[int], *, binary: b
         flat = np.where(keep, flat, 1)
     if flat.dtype.kind == "u" and flat.dtype.itemsize > 4:
         flat = flat.astype(np.int64)
-    hist = np.bincount(flat, minlength=256 if flat.dtype.itemsize == 1 else 0).astype(np.int64, copy=False)
-    return hist, extra
+    return _chunked_bincount(flat), extra
+
+
+#: Elements per ``np.bincount`` call. bincount casts its input to int64: on a whole CT volume that is a
+#: copy 8x the volume's size, and 5x slower than counting it in cache-sized slices.
+BINCOUNT_CHUNK = 1 << 22
+
+
+def _chunked_bincount(flat: np.ndarray) -> np.ndarray:
+    minlength = 256 if flat.dtype.itemsize == 1 else 0
+    if flat.size <= BINCOUNT_CHUNK:
+        return np.bincount(flat, minlength=minlength).astype(np.int64, copy=False)
+    # One pass for the length, so every slice's counts add into the same array.
+    length = max(minlength, int(flat.max()) + 1)
+    hist = np.zeros(length, dtype=np.int64)
+    for start in range(0, flat.size, BINCOUNT_CHUNK):
+        hist += np.bincount(flat[start:start + BINCOUNT_CHUNK], minlength=length)
+    return hist
 
 
 def _ignored_in(hist: np.ndarray, ignore: frozenset[int]) -> int:
@@ -273,13 +289,37 @@ def scan_file(path: str | Path, spec: InputSpec) -> MaskScan:
     """Decode and histogram one mask."""
     path = Path(path)
     mode = spec.mask_mode
+    ignore = frozenset(spec.ignore_index)
+    if mode != "channels" and _mask_format(path, spec) == "png":
+        with reader_boundary(path, "the PNG mask"):
+            fast = _png_histogram(path)
+        if fast is not None:
+            hist, pixels = fast
+            return _value_scan(path, hist, 0, pixels, 2, spec, ignore)
     arr = _spatial(path, read_mask(path, spec), mode)
     if mode == "channels":
         return _scan_channels(path, arr, spec)
-    ignore = frozenset(spec.ignore_index)
     hist, void_other = _histogram(path, arr, ignore, binary=mode == "binary")
-    scan = MaskScan(files=1, pixels=int(arr.size), hist=hist, images=(hist > 0).astype(np.int64),
-                    void_other=void_other, ndims={arr.ndim: str(path)})
+    return _value_scan(path, hist, void_other, int(arr.size), arr.ndim, spec, ignore)
+
+
+def _png_histogram(path: Path) -> tuple[np.ndarray, int] | None:
+    """(histogram, pixels) of an 8-bit grayscale or palette PNG, taken by Pillow where it decodes (no
+    array copy, no ``np.bincount``: about half the cost per mask); None for other PNG modes."""
+    Image = require("PIL.Image", feature="PNG masks", extra="images", package="pillow")
+    with Image.open(path) as im:
+        if im.mode not in ("L", "P"):
+            return None
+        # For "P" these are the counts of palette indices, never of colours.
+        hist = np.array(im.histogram(), dtype=np.int64)
+        width, height = im.size
+    return hist, width * height
+
+
+def _value_scan(path: Path, hist: np.ndarray, void_other: int, pixels: int, ndim: int, spec: InputSpec,
+                ignore: frozenset[int]) -> MaskScan:
+    scan = MaskScan(files=1, pixels=pixels, hist=hist, images=(hist > 0).astype(np.int64),
+                    void_other=void_other, ndims={ndim: str(path)})
     valid = hist.copy()
     for v in ignore:
         if 0 <= v < len(valid):
@@ -288,7 +328,8 @@ def scan_file(path: str | Path, spec: InputSpec) -> MaskScan:
     scan.fg_files = int(bool(len(present) and present[-1] > 0))
     scan.empty_files = int(not len(present))
     scan.only_void_files = int(len(present) == 1 and present[0] == VOID_VALUE)
-    if spec.num_classes is not None and mode in ("index", "auto") and len(present) and present[-1] >= spec.num_classes:
+    if spec.num_classes is not None and spec.mask_mode in ("index", "auto") and len(present) \
+            and present[-1] >= spec.num_classes:
         raise InputError(
             f"{path}: value {int(present[-1])} is not a class id below --num-classes {spec.num_classes}",
             hint=f"pass --ignore-index {int(present[-1])} if it marks void pixels",
@@ -345,11 +386,65 @@ class _Failure:
         return cls(self.message)
 
 
-def _scan_safe(path: Path, spec: InputSpec) -> MaskScan | _Failure:
-    try:
-        return scan_file(path, spec)
-    except BceWeightsError as exc:
-        return _Failure(type(exc).__name__, str(exc))
+def _scan_group(paths: Sequence[Path], spec: InputSpec) -> tuple[MaskScan, int, _Failure | None]:
+    """(the merged scan of ``paths``, how many were scanned, the first error): a worker returns one
+    merged scan per group of files, not one per file, so pickling and merging cost per group.
+
+    8-bit PNGs (most masks) are histogrammed by Pillow and checked together, as one ``[files, 256]``
+    array, which keeps the per-file Python work to the decode (benchmarks/RESULTS.md)."""
+    total = MaskScan()
+    ignore = frozenset(spec.ignore_index)
+    pending: list[tuple[Path, np.ndarray, int]] = []
+    fast = spec.mask_mode != "channels"
+    done = 0
+    for done, path in enumerate(paths):  # noqa: B007 (the count of files scanned when one fails)
+        try:
+            if fast and _mask_format(path, spec) == "png":
+                with reader_boundary(path, "the PNG mask"):
+                    found = _png_histogram(path)
+                if found is not None:
+                    pending.append((path, *found))
+                    continue
+            if pending:
+                total.merge(_png_scans(pending, spec, ignore))
+                pending.clear()
+            total.merge(scan_file(path, spec))
+        except BceWeightsError as exc:
+            failure = _Failure(type(exc).__name__, str(exc))
+            break
+    else:
+        done, failure = len(paths), None
+    if pending:
+        try:
+            total.merge(_png_scans(pending, spec, ignore))
+        except BceWeightsError as exc:  # an earlier file than ``failure``'s
+            failure = _Failure(type(exc).__name__, str(exc))
+    return total, done, failure
+
+
+def _png_scans(found: Sequence[tuple[Path, np.ndarray, int]], spec: InputSpec, ignore: frozenset[int]) -> MaskScan:
+    """What :func:`_value_scan` gives for each of these 2-D 8-bit masks, merged, from their stacked
+    histograms; the first mask (in order) with a value at or above ``--num-classes`` is named."""
+    hists = np.stack([h for _, h, _ in found])
+    valid = hists.copy()
+    for v in ignore:
+        if 0 <= v < valid.shape[1]:
+            valid[:, v] = 0
+    present = valid > 0
+    if spec.num_classes is not None and spec.mask_mode in ("index", "auto") and spec.num_classes < valid.shape[1]:
+        above = present[:, spec.num_classes:].any(axis=1)
+        if above.any():
+            i = int(np.argmax(above))
+            top = int(np.flatnonzero(present[i])[-1])
+            raise InputError(
+                f"{found[i][0]}: value {top} is not a class id below --num-classes {spec.num_classes}",
+                hint=f"pass --ignore-index {top} if it marks void pixels",
+            )
+    kinds = present.sum(axis=1)
+    return MaskScan(files=len(found), pixels=sum(p for _, _, p in found), hist=hists.sum(axis=0),
+                    images=(hists > 0).sum(axis=0, dtype=np.int64), ndims={2: str(found[0][0])},
+                    fg_files=int(present[:, 1:].any(axis=1).sum()), empty_files=int((kinds == 0).sum()),
+                    only_void_files=int((present[:, VOID_VALUE] & (kinds == 1)).sum()))
 
 
 def default_workers() -> int:
@@ -359,27 +454,52 @@ def default_workers() -> int:
         return max(1, os.cpu_count() or 1)
 
 
-def _map_scans(paths: Sequence[Path], spec: InputSpec, workers: int) -> Iterator[MaskScan | _Failure]:
-    """Scans in input order (so the first bad file is the one named, whatever ``workers`` is)."""
+#: Files per task: large enough that a task's pickling and merge are noise against its decoding, small
+#: enough that the progress bar moves and the two workers finish together.
+GROUP_FILES = 64
+
+
+def _groups(paths: Sequence[Path], workers: int) -> list[Sequence[Path]]:
+    size = max(1, min(GROUP_FILES, -(-len(paths) // (workers * 4))))
+    return [paths[i:i + size] for i in range(0, len(paths), size)]
+
+
+def _map_scans(paths: Sequence[Path], spec: InputSpec, workers: int
+               ) -> Iterator[tuple[MaskScan, int, _Failure | None]]:
+    """Group scans in input order (so the first bad file is the one named, whatever ``workers`` is)."""
+    groups = _groups(paths, max(1, workers))
     if workers <= 1 or len(paths) <= 1:
-        for path in paths:
-            yield _scan_safe(path, spec)
+        for group in groups:
+            yield _scan_group(group, spec)
         return
     import multiprocessing as mp
     from concurrent.futures import ProcessPoolExecutor
 
-    # forkserver, not fork: the parent may hold threads (Rich's refresh, torch's pools) that a forked
-    # child would inherit mid-lock.
-    methods = mp.get_all_start_methods()
-    ctx = mp.get_context("forkserver" if "forkserver" in methods else "spawn")
-    if "forkserver" in methods:
+    ctx = mp.get_context(_start_method())
+    if ctx.get_start_method() == "forkserver":
         ctx.set_forkserver_preload([__name__])
-    chunksize = max(1, min(32, len(paths) // (workers * 8)))
     pool = ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_worker_init)
     try:
-        yield from pool.map(_scan_safe, paths, [spec] * len(paths), chunksize=chunksize)
+        yield from pool.map(_scan_group, groups, [spec] * len(groups))
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _start_method() -> str:
+    """fork where this process runs no other thread (the CLI with ``-q``, most scripts): workers start
+    in milliseconds. Otherwise forkserver: a thread (Rich's refresh, a library's pool) could be holding
+    a lock that a forked child would inherit held; starting the server costs ~0.3 s (an interpreter and
+    NumPy). ``BCEWEIGHTS_START_METHOD`` overrides the choice."""
+    import multiprocessing as mp
+    import threading
+
+    methods = mp.get_all_start_methods()
+    chosen = os.environ.get("BCEWEIGHTS_START_METHOD", "")
+    if chosen in methods:
+        return chosen
+    if "fork" in methods and threading.active_count() == 1:
+        return "fork"
+    return "forkserver" if "forkserver" in methods else "spawn"
 
 
 def _worker_init() -> None:
@@ -389,13 +509,13 @@ def _worker_init() -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
-def _advance(progress: Progress | None, pixels: int) -> None:
-    if progress is None:
+def _advance(progress: Progress | None, files: int, pixels: int) -> None:
+    if progress is None or not files:
         return
     try:
-        progress(1, pixels=pixels)
+        progress(files, pixels=pixels)
     except TypeError:  # a sink that only takes an amount
-        progress(1)
+        progress(files)
 
 
 def scan_paths(paths: Sequence[str | Path], spec: InputSpec, progress: Progress | None = None) -> MaskScan:
@@ -406,11 +526,11 @@ def scan_paths(paths: Sequence[str | Path], spec: InputSpec, progress: Progress 
     if workers < 1:
         raise OptionsError(f"--workers {workers}: give 1 or more")
     total = MaskScan()
-    for result in _map_scans(paths, spec, min(workers, len(paths))):
-        if isinstance(result, _Failure):
-            raise result.exception()
-        total.merge(result)
-        _advance(progress, result.pixels)
+    for scan, done, failure in _map_scans(paths, spec, min(workers, len(paths))):
+        total.merge(scan)
+        _advance(progress, done, scan.pixels)
+        if failure is not None:
+            raise failure.exception()
     return total
 
 

@@ -68,7 +68,22 @@ def count(paths: list[Path], spec: InputSpec, progress: Progress | None = None) 
     assert total is not None
     if _layout(spec) != "wide":
         total = total.reorder(sorted(total.classes))
+    release_heap()
     return total
+
+
+def release_heap() -> None:
+    """Hand the scan's freed heap back to the OS (glibc keeps it for reuse): what comes next, torch's
+    import for the save, then starts from the scan's working set instead of its high-water mark
+    (about 15 MB less peak RSS on a 1M-row CSV; benchmarks/RESULTS.md)."""
+    import ctypes
+    import sys
+
+    pa.default_memory_pool().release_unused()
+    if not sys.platform.startswith("linux"):
+        return
+    with contextlib.suppress(OSError, AttributeError):  # not glibc (musl has no malloc_trim)
+        ctypes.CDLL(None).malloc_trim(0)
 
 
 def _layout(spec: InputSpec) -> str:
@@ -248,11 +263,17 @@ def _ahead(items: Iterator) -> Iterator:
         thread.join()
 
 
-def _line_chunks(stream, size: int) -> Iterator[bytes]:
-    """The stream's bytes in pieces of about ``size`` that end at a line end (the last may not)."""
+def _line_chunks(stream, size: int, first: int = 1 << 18) -> Iterator[bytes]:
+    """The stream's bytes in pieces of about ``size`` that end at a line end (the last may not).
+
+    The pieces start at ``first`` bytes and double: a caller that needs only the first rows (label
+    column detection, the checks' target sample) then parses, and has read ahead, ~1 MB instead of
+    8 MB (sample of a wide CSV 0.13 → 0.04 s)."""
     rest = b""
+    step = min(size, first)
     while True:
-        data = stream.read(size)
+        data = stream.read(step)
+        step = min(size, step * 2)
         if not data:
             if rest:
                 yield rest
@@ -269,7 +290,7 @@ def _line_chunks(stream, size: int) -> Iterator[bytes]:
 def _header_names(header: bytes, parse: pacsv.ParseOptions) -> list[str]:
     """Column names as Arrow reads the header line (for the chunks after it)."""
     table = pacsv.read_csv(pa.py_buffer(header + b"\n"), parse_options=parse,
-                           read_options=pacsv.ReadOptions(use_threads=False))
+                           read_options=pacsv.ReadOptions(use_threads=False, block_size=len(header) + 2))
     return table.column_names
 
 
@@ -282,7 +303,14 @@ def _parse_chunk(text: bytes, read: pacsv.ReadOptions, parse: pacsv.ParseOptions
         strings_can_be_null=True,
         quoted_strings_can_be_null=True,
     )
-    return pacsv.read_csv(pa.py_buffer(text), read_options=read, parse_options=parse, convert_options=convert)
+    try:
+        return pacsv.read_csv(pa.py_buffer(text), read_options=read, parse_options=parse, convert_options=convert)
+    except pa.ArrowInvalid as exc:
+        # A line longer than Arrow's block (a long id or text column): parse this chunk as one block.
+        if "straddl" not in str(exc) or read.block_size > len(text):
+            raise
+        whole = pacsv.ReadOptions(block_size=len(text) + 1, column_names=read.column_names)
+        return pacsv.read_csv(pa.py_buffer(text), read_options=whole, parse_options=parse, convert_options=convert)
 
 
 def _is_parquet(path: Path) -> bool:
