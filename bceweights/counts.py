@@ -23,6 +23,8 @@ from typing import Any
 
 import numpy as np
 
+from .errors import InputError
+
 _PER_CLASS = ("pos", "neg", "ignored", "missing", "uncertain", "soft")
 #: Rows per float32 co-occurrence product: far below 2**24, where float32 sums of 0/1 stop being exact.
 _GRAM_ROWS = 1 << 20
@@ -132,6 +134,21 @@ class Counts:
         self.no_positive += int(np.count_nonzero(y.sum(axis=1) == 0))
         if self.cooccurrence is not None:
             self._add_gram(y)
+
+    def add_batch(self, batch: Any, labels: np.ndarray | None = None) -> None:
+        """Add a reader's label batch (``readers.tables.LabelBatch``): its classes not yet here (label
+        lists meet them as they go), its per-class blanks and -1 counts, its notes and its labels.
+
+        ``labels``: count only these rows of the batch, the others being counted elsewhere into
+        counts merged in later (the arrays reader's two halves)."""
+        if batch.classes != self.classes:
+            self.extend_classes(batch.classes)
+        if batch.missing is not None:
+            self.missing += batch.missing
+            self.uncertain += batch.uncertain
+        if batch.notes:
+            self.notes.extend(n for n in batch.notes if n not in self.notes)
+        self.update(batch.labels if labels is None else labels)
 
     def _update_binary(self, labels: np.ndarray) -> None:
         """0/1 integers (the common case, often a transposed view of per-column arrays): integer sums
@@ -369,6 +386,32 @@ def _aligned(other: Counts, target: Counts) -> Counts:
         out.cooccurrence = np.zeros((target.num_classes, target.num_classes))
         out.cooccurrence[np.ix_(index, index)] = other.cooccurrence
     return out
+
+
+def merge_same_classes(total: Counts, part: Counts, *, path: Any, first: Any, kind: str | None) -> Counts:
+    """Add ``part`` (the counts of ``path``) into ``total`` (from ``first`` on) and return ``total``.
+
+    ``kind`` names inputs whose files must all hold the same classes in the same order, where a
+    difference is a mistake rather than new classes: ``"table"`` (wide tables) or ``"array"``; it
+    picks the words of the error. ``None``: classes merge as a union (label lists, masks). The local
+    readers and the Dask engine's reduce raise the same error through this."""
+    if kind is not None and part.classes != total.classes:
+        if kind == "array":
+            raise InputError(
+                f"{path}: classes {short_names(part.classes)} differ from those of {first} "
+                f"{short_names(total.classes)}",
+                hint="every file must hold the same classes, in the same order",
+            )
+        raise InputError(
+            f"{path}: label columns {part.classes} differ from those of the first file {total.classes}",
+            hint="pass --columns so every file uses the same label columns",
+        )
+    return total.merge(part)
+
+
+def short_names(names: Sequence[str]) -> str:
+    """At most six class names and how many there are, for messages."""
+    return f"[{', '.join(names[:6])}{', ...' if len(names) > 6 else ''}] ({len(names)})"
 
 
 def merge_all(parts: Iterable[Counts]) -> Counts:

@@ -23,9 +23,9 @@ from pathlib import Path
 from typing import Any
 
 from . import errors
-from .counts import Counts
+from .counts import Counts, merge_same_classes
 from .errors import BceWeightsError, InputError, OptionsError
-from .partitions import Partition, Plan, has_scan, plan
+from .partitions import Partition, Plan, plan
 from .readers import ReaderInfo
 from .spec import InputSpec
 
@@ -128,7 +128,8 @@ def run(client: Any, work: Plan, spec: InputSpec, *, progress=None) -> Counts:
     for info, result in zip(work.groups, results):
         if result.counts is None:
             continue
-        counts = _finish(info, spec, result.counts)
+        # What the reader settles over the whole set (the local engine does the same).
+        counts = info.load().finish_counts(result.counts, spec)
         total = counts if total is None else total.merge(counts)
     if total is None:
         raise InputError("the inputs hold no rows")
@@ -144,20 +145,6 @@ def _strict_columns(info: ReaderInfo, spec: InputSpec) -> str | None:
     from .readers import tables
 
     return "table" if tables._layout(spec) == "wide" else None
-
-
-def _finish(info: ReaderInfo, spec: InputSpec, counts: Counts) -> Counts:
-    """What the reader's ``count`` does after merging its files, done once after the reduce."""
-    if info.kind == "table":
-        from .readers import tables
-
-        if tables._layout(spec) != "wide":
-            return counts.reorder(sorted(counts.classes))
-        return counts
-    reader = info.load()
-    if has_scan(reader) and not isinstance(counts, Counts):
-        return reader.scan_to_counts(counts, spec)
-    return counts
 
 
 def _reduce(client: Any, futures: list, *, strict: str | None, token: str):
@@ -217,29 +204,13 @@ def _merge(strict: str | None, *parts: _Part) -> _Part:
                 # Never add into an input: it is another task's result, which Dask may reuse.
                 out = _Part(copy.deepcopy(part.counts), part.path)
                 continue
-            if strict and part.counts.classes != out.counts.classes:
-                raise _mismatch(strict, part, out)
-            out.counts.merge(part.counts)
+            if strict:
+                merge_same_classes(out.counts, part.counts, path=part.path, first=out.path, kind=strict)
+            else:
+                out.counts.merge(part.counts)  # a mask reader's scan, too (not a Counts)
     except BceWeightsError as exc:
         raise PartitionFailed(type(exc).__name__, exc.message, exc.hint) from None
     return out if out is not None else _Part(None, parts[0].path if parts else "")
-
-
-def _mismatch(kind: str, part: _Part, first: _Part) -> InputError:
-    """The local readers' error for files whose classes differ (same words, same file named)."""
-    if kind == "array":
-        from .readers.arrays import _short
-
-        return InputError(
-            f"{part.path}: classes {_short(part.counts.classes)} differ from those of {first.path} "
-            f"{_short(first.counts.classes)}",
-            hint="every file must hold the same classes, in the same order",
-        )
-    return InputError(
-        f"{part.path}: label columns {part.counts.classes} differ from those of the first file "
-        f"{first.counts.classes}",
-        hint="pass --columns so every file uses the same label columns",
-    )
 
 
 # ---------------------------------------------------------------------------------------- errors

@@ -125,11 +125,10 @@ def count_paths(
         # The last line of defence: readers name the file themselves; this catches what slips past.
         where = group[0] if len(group) == 1 else f"one of {len(group)} {info.name} files ({group[0]}, ...)"
         with reader_boundary(where):
-            counts = info.load().count(group, spec, advance)
-            # As the Dask engine does after its reduce (masks settle their mode over the whole set).
-            finish = getattr(info.load(), "finish_counts", None)
-            if finish is not None:
-                counts = finish(counts, spec)
+            reader = info.load()
+            # As the Dask engine does after its reduce (masks settle their mode over the whole set,
+            # label lists the order of their classes).
+            counts = reader.finish_counts(reader.count(group, spec, advance), spec)
         total = counts if total is None else total.merge(counts)
     assert total is not None
     return total, files, kind

@@ -39,7 +39,6 @@ a row without any).
 
 from __future__ import annotations
 
-import inspect
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -250,9 +249,8 @@ def sample_weights(
         if reader is None:
             raise OptionsError(f"{path}: per-sample weights need labels given row by row (tables); "
                                "this format has no rows to weigh")
-        kwargs = {"classes": list(counts.classes)} if "classes" in inspect.signature(reader).parameters else {}
         before = total
-        for batch in reader(path, spec, **kwargs):
+        for batch in reader(path, spec, classes=list(counts.classes)):
             try:
                 columns = np.array([index[c] for c in batch.classes], dtype=np.int64)
             except KeyError as exc:

@@ -210,9 +210,9 @@ def sample_targets(
 ) -> TargetBatch | None:
     """A real target batch from the first inputs, aligned to ``classes`` when given.
 
-    A reader's own ``sample_targets(paths, spec, limit)`` is used where it has one (masks, arrays);
-    otherwise its ``iter_label_batches`` gives the first ``TABLE_SAMPLE_ROWS`` rows, after ``--where``
-    and the value policy (tables, ARFF). Returns None for a format that can do neither.
+    Masks: the mask reader's own ``sample_targets`` (``MASK_SAMPLE_LIMIT`` masks); label rows (tables,
+    arrays, ARFF): the first ``TABLE_SAMPLE_ROWS`` rows, after ``--where`` and the value policy
+    (``readers.arrays.sample_targets``). Returns None for a format that can do neither.
     """
     from .engines import expand_paths, group_by_reader
     from .spec import InputSpec
@@ -223,49 +223,22 @@ def sample_targets(
     files = expand_paths(paths, spec)
     info, group = next(iter(group_by_reader(files, spec).items()))
     module = info.load()
-    # ``group`` is already the expanded file list: a --file-list must not be applied to it again.
-    spec = spec.with_(file_list=None, root=None)
-    if hasattr(module, "sample_targets"):
-        import inspect
-
-        limit = limit or (MASK_SAMPLE_LIMIT if info.kind == "mask" else TABLE_SAMPLE_ROWS)
-        extra = {"classes": list(classes)} if classes is not None and "classes" in inspect.signature(
-            module.sample_targets).parameters else {}
-        values, names = module.sample_targets(group, spec, limit, **extra)
-        batch = TargetBatch(np.asarray(values, dtype=np.float32), [str(n) for n in names],
-                            f"{len(values):,} samples from {group[0]}")
+    given = list(classes) if classes is not None else None
+    if info.kind == "mask":
+        values, names = module.sample_targets(group, spec, limit or MASK_SAMPLE_LIMIT, classes=given)
+        source = f"{len(values):,} samples from {group[0]}"
     elif hasattr(module, "iter_label_batches"):
-        batch = _row_targets(module.iter_label_batches, group, spec, limit or TABLE_SAMPLE_ROWS, classes)
+        from .readers import arrays
+
+        values, names = arrays.sample_targets(group, spec, limit or TABLE_SAMPLE_ROWS, classes=given)
+        source = f"first {len(values):,} rows of {group[0]}" + (
+            f" (and {len(group) - 1} more files)" if len(group) > 1 else "")
     else:
         return None
-    if classes is not None and list(classes) != batch.classes:
-        batch = _align(batch, list(classes))
+    batch = TargetBatch(np.asarray(values, dtype=np.float32), [str(n) for n in names], source)
+    if given is not None and given != batch.classes:
+        batch = _align(batch, given)
     return batch
-
-
-def _row_targets(iter_label_batches, paths: Sequence[Path], spec, limit: int,
-                 classes: Sequence[str] | None) -> TargetBatch:
-    """The first ``limit`` rows of a row reader (tables, ARFF): ``[n, C]`` with NaN where ignored."""
-    parts: list[np.ndarray] = []
-    names: list[str] = []
-    taken = 0
-    for path in paths:
-        for batch in iter_label_batches(Path(path), spec, classes=list(classes) if classes else None):
-            take = min(len(batch.labels), limit - taken)
-            if batch.classes != names:
-                # Label-list layouts add classes as they meet them: widen what was taken so far.
-                extra = len(batch.classes) - len(names)
-                parts = [np.pad(p, ((0, 0), (0, extra))) for p in parts]
-                names = list(batch.classes)
-            parts.append(np.asarray(batch.labels[:take], dtype=np.float32))
-            taken += take
-            if taken >= limit:
-                break
-        if taken >= limit:
-            break
-    values = np.concatenate(parts) if parts else np.zeros((0, len(names)), np.float32)
-    source = f"first {taken:,} rows of {paths[0]}" + (f" (and {len(paths) - 1} more files)" if len(paths) > 1 else "")
-    return TargetBatch(values, names, source)
 
 
 def _align(batch: TargetBatch, classes: list[str]) -> TargetBatch:

@@ -364,14 +364,15 @@ def test_cli_help_lists_the_options(cli):
 def test_sample_targets_one_hot_with_nan(palette_dir):
     folder, arrays = palette_dir
     spec = InputSpec(ignore_index=(255,))
-    batch, names = masks.sample_targets([folder], spec, 3)
+    files = sorted(folder.glob("*.png"))
+    batch, names = masks.sample_targets(files, spec, 3)
     assert batch.shape == (3, 4, 23, 31) and batch.dtype == np.float32 and names == ["0", "1", "2", "3"]
     for k in range(3):
         void = arrays[k] == 255
         assert np.isnan(batch[k][:, void]).all()
         np.testing.assert_array_equal(batch[k][:, ~void].argmax(axis=0), arrays[k][~void])
         np.testing.assert_array_equal(batch[k][:, ~void].sum(axis=0), 1)
-    binary, names = masks.sample_targets([folder], spec, 2, classes=["foreground"])
+    binary, names = masks.sample_targets(files, spec, 2, classes=["foreground"])
     assert binary.shape == (2, 1, 23, 31) and names == ["foreground"]
 
 
@@ -397,7 +398,7 @@ def test_3d_weights_broadcast_in_the_loss(tmp_path, cli):
     result = cli("compute", tmp_path, "--workers", "1", "-o", tmp_path / "w.pt", "-q")
     assert result.exit_code == 0, result.stderr
     assert list(torch.load(tmp_path / "w.pt", weights_only=True)["pos_weight"].shape) == [3, 1, 1, 1]
-    batch, _ = masks.sample_targets([tmp_path], InputSpec(), 2)
+    batch, _ = masks.sample_targets(sorted(tmp_path.glob("*.nii.gz")), InputSpec(), 2)
     assert batch.shape == (2, 3, 4, 6, 5)
     _loss_check(tmp_path / "w.pt", batch)
 
@@ -419,7 +420,7 @@ def test_voc_subset300_with_ignore_255_and_the_loss(shared_data, tmp_path):
     result = api.Result(counts, compute_weights(counts))
     result.save(tmp_path / "voc.pt")
     assert list(torch.load(tmp_path / "voc.pt", weights_only=True)["pos_weight"].shape) == [21, 1, 1]
-    batch, names = masks.sample_targets([folder], InputSpec(ignore_index=(255,)), 3, classes=counts.classes)
+    batch, names = masks.sample_targets(files, InputSpec(ignore_index=(255,)), 3, classes=counts.classes)
     assert batch.shape[:2] == (3, 21) and names == counts.classes
     _loss_check(tmp_path / "voc.pt", batch)
 

@@ -15,7 +15,8 @@ from ..errors import InputError, OptionsError
 
 @dataclass(frozen=True)
 class ReaderInfo:
-    """A format: its name, the extensions it claims, the module holding ``count(paths, spec)``, and
+    """A format: its name, the extensions it claims, the module holding ``count(paths, spec)`` (counts
+    that merge by addition) and ``finish_counts(counts, spec)`` (run once on the merged counts), and
     the kind of labels it yields (``table``, ``array`` or ``mask``)."""
 
     name: str

@@ -27,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..counts import Counts
+from ..counts import Counts, merge_same_classes, short_names
 from ..errors import InputError, OptionsError, reader_boundary, require
 from ..policy import apply_policy
 from ..spec import InputSpec
@@ -51,65 +51,79 @@ def count(paths: list[Path], spec: InputSpec, progress: Progress | None = None) 
     return count_batches(paths, spec, progress, iter_label_batches)
 
 
+def finish_counts(counts: Counts, spec: InputSpec) -> Counts:
+    """The engines' last step after merging: nothing to settle for arrays (every file has the same
+    classes)."""
+    return counts
+
+
 def count_batches(paths: Sequence[Path], spec: InputSpec, progress: Progress | None,
                   batches: Callable[[Path, InputSpec], Iterator[LabelBatch]]) -> Counts:
-    """Sum label batches of several files; every file must have the same classes.
-
-    A large batch is counted in two halves, one in a helper thread (NumPy and BLAS release the GIL),
-    into two :class:`Counts` merged at the end: the co-occurrence product is the bulk of the work and
-    runs on one BLAS thread in the CLI, so this is what puts both cores to work on a ``.npy``."""
+    """Sum label batches of several files; every file must have the same classes."""
     total: Counts | None = None
     first: Path | None = None
-    workers = spec.workers if spec.workers is not None else _cores()
-    pool = None
-    try:
-        for path in paths:
-            counts: Counts | None = None
-            helper: Counts | None = None
-            reported = 0
-            for batch in batches(Path(path), spec):
-                if counts is None:
-                    counts, helper = Counts(batch.classes), Counts(batch.classes)
-                    if spec.cooccurrence and len(batch.classes) <= MAX_COOCCURRENCE_CLASSES:
-                        counts.track_cooccurrence()
-                        helper.track_cooccurrence()
-                if batch.missing is not None:
-                    counts.missing += batch.missing
-                    counts.uncertain += batch.uncertain
-                labels = batch.labels
-                if workers > 1 and len(labels) >= 2 * SPLIT_ROWS:
-                    if pool is None:
-                        from concurrent.futures import ThreadPoolExecutor
-
-                        pool = ThreadPoolExecutor(1, thread_name_prefix="bceweights-count")
-                    half = len(labels) // 2
-                    other = pool.submit(helper.update, labels[half:])
-                    counts.update(labels[:half])
-                    other.result()
-                else:
-                    counts.update(labels)
-                if progress is not None:
-                    progress(batch.done - reported)
-                    reported = batch.done
-            if counts is None:
-                raise InputError(f"{path}: holds no sample")
-            counts.merge(helper)
+    with _Halves(spec.workers if spec.workers is not None else _cores()) as halves:
+        for path in map(Path, paths):
+            counts = _count_file(path, spec, progress, batches(path, spec), halves)
             if total is None:
-                total, first = counts, Path(path)
-                continue
-            if counts.classes != total.classes:
-                raise InputError(
-                    f"{path}: classes {_short(counts.classes)} differ from those of {first} {_short(total.classes)}",
-                    hint="every file must hold the same classes, in the same order",
-                )
-            total.merge(counts)
-    finally:
-        if pool is not None:
-            pool.shutdown(wait=True)
+                total, first = counts, path
+            else:
+                merge_same_classes(total, counts, path=path, first=first, kind="array")
     if total is None:
         raise InputError("no array to count")
     release_heap()
     return total
+
+
+def _count_file(path: Path, spec: InputSpec, progress: Progress | None, batches: Iterator[LabelBatch],
+                halves: _Halves) -> Counts:
+    counts: Counts | None = None
+    helper: Counts | None = None
+    reported = 0
+    for batch in batches:
+        if counts is None:
+            counts, helper = Counts(batch.classes), Counts(batch.classes)
+            if spec.cooccurrence and len(batch.classes) <= MAX_COOCCURRENCE_CLASSES:
+                counts.track_cooccurrence()
+                helper.track_cooccurrence()
+        halves.add(counts, helper, batch)
+        if progress is not None:
+            progress(batch.done - reported)
+            reported = batch.done
+    if counts is None:
+        raise InputError(f"{path}: holds no sample")
+    return counts.merge(helper)
+
+
+class _Halves:
+    """Counts a large batch in two halves, one in a helper thread (NumPy and BLAS release the GIL),
+    into two :class:`Counts` merged at the end: the co-occurrence product is the bulk of the work and
+    runs on one BLAS thread in the CLI, so this is what puts both cores to work on a ``.npy``."""
+
+    def __init__(self, workers: int) -> None:
+        self.workers = workers
+        self.pool = None
+
+    def add(self, counts: Counts, helper: Counts, batch: LabelBatch) -> None:
+        labels = batch.labels
+        if self.workers < 2 or len(labels) < 2 * SPLIT_ROWS:
+            counts.add_batch(batch)
+            return
+        if self.pool is None:
+            from concurrent.futures import ThreadPoolExecutor
+
+            self.pool = ThreadPoolExecutor(1, thread_name_prefix="bceweights-count")
+        half = len(labels) // 2
+        other = self.pool.submit(helper.update, labels[half:])
+        counts.add_batch(batch, labels[:half])
+        other.result()
+
+    def __enter__(self) -> _Halves:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.pool is not None:
+            self.pool.shutdown(wait=True)
 
 
 def _cores() -> int:
@@ -121,17 +135,13 @@ def _cores() -> int:
         return os.cpu_count() or 1
 
 
-def _short(names: list[str]) -> str:
-    return f"[{', '.join(names[:6])}{', ...' if len(names) > 6 else ''}] ({len(names)})"
-
-
 def iter_label_batches(path: Path, spec: InputSpec, classes: list[str] | None = None) -> Iterator[LabelBatch]:
     """Stream an array file as label batches ``[n, C]`` (after the value policy), samples in order."""
     path = Path(path)
     source = _open(path, spec)
     names = _names(path, spec, source.names, source.num_classes)
     if classes is not None and list(classes) != names:
-        raise InputError(f"{path}: classes {_short(names)} differ from {_short(list(classes))}")
+        raise InputError(f"{path}: classes {short_names(names)} differ from {short_names(list(classes))}")
     size = max(path.stat().st_size, 1)
     start = 0
     plain = not spec.policy.ignore_values and spec.policy.binarize is None
@@ -389,21 +399,21 @@ def _open_pt(path: Path, spec: InputSpec) -> _Source:
 # ---------------------------------------------------------------------------------- sample targets
 
 
-def sample_targets(paths: Sequence[str | Path], spec: InputSpec, limit: int, *,
+def sample_targets(files: Sequence[Path], spec: InputSpec, limit: int, *,
                    classes: Sequence[str] | None = None) -> tuple[np.ndarray, list[str]]:
     """A real target batch: the first ``limit`` samples as float32 ``[N, C]`` (after the value policy;
     NaN where ignored) and the class names.
 
     Works for every row format (arrays, ARFF, tables: each reader's ``iter_label_batches``).
-    ``classes`` (e.g. from a saved ``.pt``) fixes the columns: a class absent from a batch (a label
-    list that never names it) is 0 there.
+    ``files`` are files, as ``engines.expand_paths`` gives them (no glob, folder or ``--file-list``
+    is expanded here). ``classes`` (e.g. from a saved ``.pt``) fixes the columns: a class absent from
+    a batch (a label list that never names it) is 0 there.
     """
-    from ..engines import expand_paths
     from . import resolve_for
 
     pieces: list[tuple[np.ndarray, list[str]]] = []
     taken = 0
-    for path in expand_paths(paths, spec):
+    for path in map(Path, files):
         if taken >= limit:
             break
         reader = resolve_for(path, spec).load()

@@ -682,9 +682,11 @@ def count(paths: list[Path], spec: InputSpec, progress: Progress | None = None) 
     return _scan_as_counts(scan_paths(paths, spec, progress))
 
 
-def finish_counts(counts: Counts, spec: InputSpec) -> Counts:
-    """The real counts from merged partial counts (see :func:`count`)."""
-    return scan_to_counts(_counts_as_scan(counts), spec)
+def finish_counts(partial: Counts | MaskScan, spec: InputSpec) -> Counts:
+    """The real counts from merged partial counts (see :func:`count`), or from a merged scan (what
+    the Dask engine's partitions return, see ``partitions.FileGroup``)."""
+    scan = partial if isinstance(partial, MaskScan) else _counts_as_scan(partial)
+    return scan_to_counts(scan, spec)
 
 
 _VALUE, _CHANNEL = "value=", "channel="
@@ -849,20 +851,19 @@ class _Finder:
 # ---------------------------------------------------------------------------------- sample targets
 
 
-def sample_targets(paths: Sequence[str | Path], spec: InputSpec, limit: int, *,
+def sample_targets(files: Sequence[Path], spec: InputSpec, limit: int, *,
                    classes: Sequence[str] | None = None) -> tuple[np.ndarray, list[str]]:
     """A real target batch: at most ``limit`` masks as float32 ``[N, C, *spatial]`` (one-hot from index
-    masks, NaN where ignored), and the class names.
+    masks, NaN where ignored), and the class names. ``files`` are mask files, as
+    ``engines.expand_paths`` gives them (no folder, glob or ``--file-list`` is expanded here).
 
     A batch has one size: the most common one among the first files (at most ``max(16 * limit, 64)``
     are looked at); masks of other sizes are passed over. ``classes``
     (e.g. from a saved ``.pt``) fixes the class list and, in auto mode, the mode: ``["foreground"]`` is
     binary, anything else index with ``len(classes)`` classes. Otherwise auto decides on the sample.
     """
-    from ..engines import expand_paths
-
     _check_spec(spec)
-    files = expand_paths(paths, spec)
+    files = [Path(p) for p in files]
     # First pass: the most common size among the first files (stopping as soon as one size fills the
     # batch), so one odd-sized first mask does not leave the batch with a single sample.
     by_shape: dict[tuple[int, ...], list[Path]] = {}

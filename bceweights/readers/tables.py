@@ -27,7 +27,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
-from ..counts import Counts
+from ..counts import Counts, merge_same_classes
 from ..errors import InputError, OptionsError, reader_boundary
 from ..policy import apply_policy
 from ..spec import InputSpec
@@ -51,25 +51,28 @@ Progress = Callable[[int], None]
 
 
 def count(paths: list[Path], spec: InputSpec, progress: Progress | None = None) -> Counts:
-    """Counts over every row of every table in ``paths`` (rows kept by ``--where``)."""
+    """Counts over every row of every table in ``paths`` (rows kept by ``--where``), to merge with
+    those of other files and then finish (:func:`finish_counts`)."""
     total: Counts | None = None
-    for path in paths:
-        counts = count_file(Path(path), spec, progress)
+    first: Path | None = None
+    for path in map(Path, paths):
+        counts = count_file(path, spec, progress)
         if total is None:
-            total = counts
+            total, first = counts, path
             continue
-        if _layout(spec) == "wide" and counts.classes != total.classes:
-            raise InputError(
-                f"{path}: label columns {counts.classes} differ from those of the first file "
-                f"{total.classes}",
-                hint="pass --columns so every file uses the same label columns",
-            )
-        total.merge(counts)
+        same = "table" if _layout(spec) == "wide" else None
+        merge_same_classes(total, counts, path=path, first=first, kind=same)
     assert total is not None
-    if _layout(spec) != "wide":
-        total = total.reorder(sorted(total.classes))
     release_heap()
     return total
+
+
+def finish_counts(counts: Counts, spec: InputSpec) -> Counts:
+    """The engines' last step, once the counts of every file are merged: classes met in label lists
+    (or one class per row) are sorted by name, whichever file or block met them first."""
+    if _layout(spec) == "wide":
+        return counts
+    return counts.reorder(sorted(counts.classes))
 
 
 def release_heap() -> None:
@@ -471,14 +474,8 @@ def _find_non_utf8_line(src: _Source) -> int | None:
 
 def _find_ragged_line(src: _Source) -> int | None:
     """Find the first line whose field count differs from the header's (only called on error)."""
-    opener = {"gzip": "gzip", "bz2": "bz2"}.get(src.compression or "")
     try:
-        if opener:
-            mod = __import__(opener)
-            fh = mod.open(src.path, "rt", encoding="utf-8", errors="replace", newline="")
-        else:
-            fh = open(src.path, encoding="utf-8", errors="replace", newline="")
-        with fh:
+        with _text_lines(src) as fh:
             expected = len(src.names)
             for number, row in enumerate(csv.reader(fh, delimiter=src.delimiter or ","), start=1):
                 if row and len(row) != expected:
@@ -661,14 +658,7 @@ def count_file(path: Path, spec: InputSpec, progress: Progress | None = None, *,
         counts.track_cooccurrence()
     reported = 0
     for batch in iter_label_batches(path, spec, source=source):
-        if batch.classes != counts.classes:
-            counts.extend_classes(batch.classes)
-        if batch.missing is not None:
-            counts.missing += batch.missing
-            counts.uncertain += batch.uncertain
-        if batch.notes:
-            counts.notes.extend(n for n in batch.notes if n not in counts.notes)
-        counts.update(batch.labels)
+        counts.add_batch(batch)
         if progress is not None:
             progress(batch.done - reported)
             reported = batch.done
