@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import zipfile
 from pathlib import Path
@@ -280,3 +281,19 @@ def test_sample_targets_from_arff_with_given_classes(tmp_path):
     batch, names = arrays.sample_targets([tmp_path / "s.arff"], InputSpec(), 3, classes=["y2", "y1"])
     assert names == ["y2", "y1"]
     np.testing.assert_array_equal(batch, [[0, 1], [0, 0], [1, 1]])
+
+
+def test_arff_without_its_header_points_to_the_csv_reader(tmp_path, cli):
+    # MULAN files are often shared with the header stripped: plain CSV rows under an .arff name.
+    path = tmp_path / "yeast-train.arff"
+    path.write_text("1.09,-0.11,1,0\n0.02,0.14,0,1\n0.05,0.01,1,1\n")
+    refused = cli("compute", path, "-o", tmp_path / "w.pt")
+    assert refused.exit_code == 1
+    assert refused.stderr.strip() == (
+        f"Error: {path}: not an ARFF file (no @attribute ... @data header) (hint: for rows without the ARFF "
+        "header (plain CSV) pass --format csv --no-header)")
+    counted = cli("compute", path, "--format", "csv", "--no-header", "-o", tmp_path / "w.pt", "--json", "-")
+    assert counted.exit_code == 0, counted.stderr
+    doc = json.loads(counted.stdout)
+    assert [r["class"] for r in doc["classes"]] == ["column_3", "column_4"]
+    assert [r["positives"] for r in doc["classes"]] == [2, 2]

@@ -88,7 +88,8 @@ def _read_header(path: Path) -> _Header:
                     break
     except OSError as exc:
         raise InputError(f"{path}: cannot read the file ({exc})") from None
-    raise InputError(f"{path}: not an ARFF file (no @attribute ... @data header)")
+    raise InputError(f"{path}: not an ARFF file (no @attribute ... @data header)",
+                     hint="for rows without the ARFF header (plain CSV) pass --format csv --no-header")
 
 
 def _xml_labels(path: Path) -> list[str] | None:
