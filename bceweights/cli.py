@@ -565,8 +565,8 @@ def compute(
         "[cyan]--zero-positives skip[/cyan].", rich_help_panel=WEIGHTS)]
     = ZeroPositives.warn,
     strict: Annotated[bool, typer.Option(
-        "--strict", help="Turn warnings into errors (exit 1): same as --zero-positives error. "
-        "e.g. [cyan]--strict[/cyan] in CI.",
+        "--strict", help="A class without positives (or rare, with --min-count) is an error (exit 1) "
+        "instead of a warning: same as --zero-positives error. e.g. [cyan]--strict[/cyan] in CI.",
         rich_help_panel=WEIGHTS)] = False,
     scheme: Annotated[Scheme, typer.Option(
         "--scheme", help="Class-weight formula (P positives, n = P + N, C classes): inverse n/(C·P); "
