@@ -112,7 +112,8 @@ def count_paths(
     if engine == "dask":
         from . import dask_engine
 
-        return dask_engine.count_groups(groups, spec, scheduler=scheduler, progress=progress), files, kind
+        counts = dask_engine.count_groups(groups, spec, scheduler=scheduler, progress=progress)
+        return _some_samples(counts, spec, files), files, kind
     if engine != "local":
         raise OptionsError(f"unknown engine {engine!r}; choose local or dask")
     total: Counts | None = None
@@ -131,4 +132,17 @@ def count_paths(
             counts = reader.finish_counts(reader.count(group, spec, advance), spec)
         total = counts if total is None else total.merge(counts)
     assert total is not None
-    return total, files, kind
+    return _some_samples(total, spec, files), files, kind
+
+
+def _some_samples(counts: Counts, spec: InputSpec, files: Sequence[Path]) -> Counts:
+    """Weights from no sample at all are all 1: a typo in ``--where`` must not overwrite good weights
+    with those."""
+    if counts.samples:
+        return counts
+    inputs = str(files[0]) if len(files) == 1 else f"{len(files)} files"
+    if spec.where:
+        wanted = " ".join(f"--where {column}={value}" for column, value in spec.where)
+        raise InputError(f"{inputs}: {wanted} matched no row, so there is nothing to count",
+                         hint="the match is exact and case-sensitive: check the value in the file")
+    raise InputError(f"{inputs}: no sample to count")

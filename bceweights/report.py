@@ -13,7 +13,7 @@ JSON document (``None`` where a figure does not apply; non-finite floats are wri
     (``"sample"``, or ``"pixel"`` for masks), ``samples`` (rows; images for masks), ``classes``,
     ``label_cardinality`` (mean positives per sample), ``label_density`` (cardinality / classes),
     ``no_positive_samples``, ``imbalance_ratio`` (positives of the most / the least frequent class
-    among classes with positives), ``rarest_class`` and ``most_frequent_class`` (``{class, positives,
+    among classes with positives), ``rarest_class`` and ``most_frequent_class`` (``{class, positives, negatives,
     prevalence, pos_weight, class_weight}``, classes with positives only), ``absent_classes`` (names),
     ``flag_counts`` (classes per flag), ``inputs``, ``options`` (reader options and value policy),
     ``scheme``, ``normalize``, ``zero_positives``, ``weight_shape``, ``soft_labels``, ``notes`` (what
@@ -83,7 +83,7 @@ def dataset_name(inputs: Sequence[str]) -> str:
 
 
 def _class_summary(row: dict[str, Any]) -> dict[str, Any]:
-    return {k: row[k] for k in ("class", "positives", "prevalence", "pos_weight", "class_weight")}
+    return {k: row[k] for k in ("class", "positives", "negatives", "prevalence", "pos_weight", "class_weight")}
 
 
 def build_report(result, *, output: str | None = None) -> dict[str, Any]:
@@ -278,8 +278,10 @@ def _unit_words(summary: dict[str, Any]) -> tuple[str, str]:
 
 def _class_line(summary: dict[str, Any], info: dict[str, Any]) -> str:
     positive, _ = _unit_words(summary)
-    of = f"{_fmt_count(summary['pixels'])} pixels" if "pixels" in summary else \
-        _plural(summary["samples"], "sample")
+    # The prevalence's own denominator: ignored values (-1, blanks under ignore, void pixels) are out.
+    total = summary["pixels"] if "pixels" in summary else summary["samples"]
+    counted = info["positives"] + info["negatives"]
+    of = _plural(counted, "pixel" if "pixels" in summary else "sample") + ("" if counted == total else " counted")
     return (f"{info['class']} ({_plural(info['positives'], positive)} of {of}, "
             f"{_fmt_pct(info['prevalence'])}): pos_weight {_fmt_weight(info['pos_weight'])}, "
             f"class weight {_fmt_weight(info['class_weight'])}")
@@ -491,16 +493,27 @@ def render(report: dict[str, Any], console, *, show_usage: str | None = None, so
 
 
 def usage_lines(report: dict[str, Any], path: str = "weights.pt") -> list[str]:
-    """The lines of code that use the saved file."""
-    shape = report["summary"]["weight_shape"]
-    lines = [
-        "import torch",
-        f'w = torch.load("{path}", weights_only=True)',
-        'loss_fn = torch.nn.BCEWithLogitsLoss(pos_weight=w["pos_weight"])'
-        + (f"  # {shape} broadcasts over [N, C{', ...' if len(shape) > 1 else ''}]"),
+    """The lines of code that use the saved file, for the target shape the labels have."""
+    summary = report["summary"]
+    shape = summary["weight_shape"]
+    spatial = int(summary.get("spatial_ndim") or 0)
+    target = "[N, C" + {0: "", 2: ", H, W", 3: ", D, H, W"}.get(spatial, ", ...") + "]"
+    if spatial and len(shape) == 1:
+        # A flat [C] vector would weigh the last spatial axis: load it reshaped for the target instead.
+        load = [f'w = bceweights.load("{path}", ndim={2 + spatial})  # [C] saved flat, reshaped to '
+                f'{[shape[0]] + [1] * spatial} for {target}']
+        first = "import bceweights, torch"
+        shown = [shape[0]] + [1] * spatial
+    else:
+        load = [f'w = torch.load("{path}", weights_only=True)']
+        first = "import torch"
+        shown = shape
+    return [
+        first,
+        *load,
+        f'loss_fn = torch.nn.BCEWithLogitsLoss(pos_weight=w["pos_weight"])  # {shown} broadcasts over {target}',
         '# or weight the whole loss per class: BCEWithLogitsLoss(weight=w["class_weight"])',
     ]
-    return lines
 
 
 # ---------------------------------------------------------------------------------------------------

@@ -767,7 +767,7 @@ def validate(
 
 def _unflatten(payload: dict[str, Any], ndim: int) -> tuple[dict[str, Any], str | None]:
     """A file saved with ``--flat`` holds ``[C]`` weights for masks on purpose: check them as
-    ``bceweights.io.load(path, ndim=...)`` hands them to the loss, and say so."""
+    ``bceweights.load(path, ndim=...)`` hands them to the loss, and say so."""
     meta = payload.get("meta") if isinstance(payload.get("meta"), dict) else {}
     if ndim <= 2 or not meta.get("flat"):
         return payload, None
@@ -779,7 +779,7 @@ def _unflatten(payload: dict[str, Any], ndim: int) -> tuple[dict[str, Any], str 
             out[key] = t.reshape(-1, *([1] * (ndim - 2)))
     c = len(out.get("classes", []))
     return out, (f"the file is flat (--flat): its [{c}] weights broadcast over a rank-{ndim} target only after "
-                 f"a reshape to {_expected_shape(c, ndim)}, e.g. bceweights.io.load(path, ndim={ndim}); "
+                 f"a reshape to {_expected_shape(c, ndim)}, e.g. bceweights.load(path, ndim={ndim}); "
                  "checked after that reshape")
 
 

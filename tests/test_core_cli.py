@@ -118,3 +118,37 @@ def test_outputs_get_the_usual_file_mode(tmp_path, cli):
         os.umask(umask)
     assert oct(out.stat().st_mode & 0o777) == oct(0o644)
     assert oct((tmp_path / "r.json").stat().st_mode & 0o777) == oct(0o644)
+
+
+def test_where_matching_no_row_is_an_error_and_keeps_the_old_weights(tmp_path, cli):
+    # A typo in the split name must not replace good weights with the all-1 weights of no data.
+    path = tmp_path / "l.csv"
+    path.write_text("split,A\ntrain,1\ntrain,0\n")
+    out = tmp_path / "w.pt"
+    out.write_bytes(b"earlier weights")
+    result = cli("compute", path, "--where", "split=training", "-o", out)
+    assert result.exit_code == 1
+    assert result.stderr.strip() == (
+        f"Error: {path}: --where split=training matched no row, so there is nothing to count "
+        "(hint: the match is exact and case-sensitive: check the value in the file)")
+    assert out.read_bytes() == b"earlier weights"
+
+
+def test_rarest_class_line_uses_the_counted_samples(tmp_path, cli):
+    path = tmp_path / "l.csv"
+    path.write_text("A,B\n1,1\n0,-1\n0,-1\n1,0\n")  # B: two -1 ignored, 1 positive of 2 counted
+    result = cli("compute", path, "-o", tmp_path / "w.pt")
+    assert result.exit_code == 0, result.stderr
+    assert "rarest class: B (1 positive of 2 samples counted, 50.00%)" in result.stdout
+
+
+def test_flat_mask_weights_come_with_a_loading_line_that_reshapes(tmp_path, cli):
+    import numpy as np
+
+    for i in range(2):
+        np.save(tmp_path / f"m{i}.npy", np.arange(12, dtype=np.uint8).reshape(3, 4) % 3)
+    out = tmp_path / "flat.pt"
+    result = cli("compute", str(tmp_path / "m*.npy"), "--mask-mode", "index", "--flat", "-o", out)
+    assert result.exit_code == 0, result.stderr
+    assert f'w = bceweights.load("{out}", ndim=4)' in result.stdout
+    assert "# [3, 1, 1] broadcasts over [N, C, H, W]" in result.stdout

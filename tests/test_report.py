@@ -108,8 +108,9 @@ def test_json_figures_equal_brute_force_counts(cli, table, tmp_path):
     assert s["label_density"] == pytest.approx(total_pos / 48)
     assert s["no_positive_samples"] == 4  # rows 4, 7, 9, 12 (row 10's -1 is not a positive)
     assert s["imbalance_ratio"] == pytest.approx(8 / 1)
-    assert s["rarest_class"] == {"class": "Rare_Class", "positives": 1, "prevalence": pytest.approx(1 / 12),
-                                 "pos_weight": pytest.approx(11.0), "class_weight": pytest.approx(3.0)}
+    assert s["rarest_class"] == {"class": "Rare_Class", "positives": 1, "negatives": 11,
+                                 "prevalence": pytest.approx(1 / 12), "pos_weight": pytest.approx(11.0),
+                                 "class_weight": pytest.approx(3.0)}
     assert s["most_frequent_class"]["class"] == "A"
     assert s["absent_classes"] == ["Empty"]
     assert s["flag_counts"] == {"absent": 1, "rare": 3, "no-negatives": 0, "extreme-weight": 0}  # < 10 positives
