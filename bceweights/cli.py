@@ -470,7 +470,7 @@ WeightsArg = Annotated[Path, typer.Argument(
     metavar="WEIGHTS.pt", show_default=False)]
 
 
-def _render(job, files, *, quiet: bool) -> None:
+def _render(job, files, *, quiet: bool, name_written: bool = False) -> None:
     """Print the report (unless quiet or the JSON goes to stdout), then the checks."""
     from .report import render
 
@@ -479,6 +479,10 @@ def _render(job, files, *, quiet: bool) -> None:
                sort=files.sort, top=files.top)
     if job.checks is not None:
         _print_checks(job.checks, quiet=quiet, stderr=files.json_to_stdout)
+    others = [str(p) for p in job.written if Path(p) != Path(job.weights)]
+    if name_written and others and not quiet and not files.json_to_stdout:
+        # compute only, after its checks: `report` prints exactly the part before them.
+        _stdout_console().print(f"also written: {', '.join(others)}", markup=False, soft_wrap=True)
 
 
 def _print_checks(checks, *, quiet: bool, stderr: bool = False) -> None:
@@ -646,7 +650,7 @@ def compute(
         device=device.value, sample_weights=sample_weights,
         sample_options=_sample_options(sample_weights, sample_reduce, repeat_threshold, id_column),
         progress=RichProgress(), **_engine_args(engine, scheduler))
-    _render(job, files, quiet=quiet)
+    _render(job, files, quiet=quiet, name_written=True)
     job.raise_if_failed()
 
 

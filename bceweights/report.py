@@ -474,8 +474,7 @@ def render(report: dict[str, Any], console, *, show_usage: str | None = None, so
         console.print(f"[dim]({', '.join(dropped)} not shown: the terminal is too narrow; see --csv)[/dim]",
                       **plain)
     elif any(c in extra for c in ("ignored", "uncertain", "missing")):
-        console.print("[dim]ignored: counted as neither positive nor negative; uncertain: -1 values; "
-                      "missing: blanks (see label values above)[/dim]", **plain)
+        console.print(f"[dim]{_columns_legend(extra)}[/dim]", **plain)
     pairs = report.get("top_pairs") or []
     if pairs:
         samples = report["summary"]["samples"]
@@ -490,6 +489,18 @@ def render(report: dict[str, Any], console, *, show_usage: str | None = None, so
         console.print(f"[bold]weights:[/bold] {escape(show_usage)}; use them with:", **plain)
         for line in usage_lines(report, show_usage):
             console.print(f"  {line}", highlight=False, markup=False, soft_wrap=not terminal)
+
+
+_LEGEND = {
+    "ignored": "ignored: counted as neither positive nor negative",
+    "uncertain": "uncertain: -1 values",
+    "missing": "missing: blanks (see label values above)",
+}
+
+
+def _columns_legend(shown) -> str:
+    """What the optional count columns mean: only those the table shows."""
+    return "; ".join(text for column, text in _LEGEND.items() if column in shown)
 
 
 def usage_lines(report: dict[str, Any], path: str = "weights.pt") -> list[str]:

@@ -231,7 +231,8 @@ def sample_targets(
         from .readers import arrays
 
         values, names = arrays.sample_targets(group, spec, limit or TABLE_SAMPLE_ROWS, classes=given)
-        source = f"first {len(values):,} rows of {group[0]}" + (
+        rows = "rows matching --where" if spec.where else "rows"
+        source = f"first {len(values):,} {rows} of {group[0]}" + (
             f" (and {len(group) - 1} more files)" if len(group) > 1 else "")
     else:
         return None

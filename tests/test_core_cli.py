@@ -152,3 +152,12 @@ def test_flat_mask_weights_come_with_a_loading_line_that_reshapes(tmp_path, cli)
     assert result.exit_code == 0, result.stderr
     assert f'w = bceweights.load("{out}", ndim=4)' in result.stdout
     assert "# [3, 1, 1] broadcasts over [N, C, H, W]" in result.stdout
+
+
+def test_the_report_names_every_other_file_written(tmp_path, cli):
+    samples, markdown = tmp_path / "samples.pt", tmp_path / "balance.md"
+    result = cli("compute", labels_csv(tmp_path), "-o", tmp_path / "w.pt", "--no-validate", "--sample-weights", samples,
+                 "--markdown", markdown)
+    assert result.exit_code == 0, result.stderr
+    assert f"also written: {samples}, {markdown}" in result.stdout
+    assert samples.is_file() and markdown.is_file()

@@ -31,5 +31,6 @@ def test_quick_start_job_runs_on_sample_data(cli, tmp_path, monkeypatch):
     result = cli(*args)
     assert result.exit_code == 0, result.stderr
     assert "rarest class" in result.stdout
+    assert "first 691 rows matching --where of" in result.stdout  # the checks say what they read
     saved = torch.load(tmp_path / "weights.pt", weights_only=True)
     assert saved["meta"]["samples"] == 691  # the rows of the train split

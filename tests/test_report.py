@@ -441,3 +441,11 @@ def test_weight_options_round_trip(tmp_path):
     back = result_from_payload(bio.load(tmp_path / "w.pt"))
     assert report.build_report(back) == report.build_report(result)
     assert "smoothing=1.0" in _render(report.build_report(back), width=200)
+
+
+def test_legend_explains_only_the_count_columns_shown():
+    counts = Counts(["background", "object"], spatial_ndim=2)
+    counts.add(pos=[80, 10], neg=[10, 80], ignored=[10, 10], samples=1, pixels=100, image_count=[1, 1])
+    text = _render(report.build_report(Result(counts, compute_weights(counts), {"inputs": ["m.png"]})), width=160)
+    assert "ignored: counted as neither positive nor negative" in text
+    assert "uncertain:" not in text and "missing:" not in text
