@@ -26,6 +26,8 @@ import numpy as np
 from .errors import InputError
 
 _PER_CLASS = ("pos", "neg", "ignored", "missing", "uncertain", "soft")
+#: Per-class integer sums only masks have (None until a reader adds them).
+_PER_CLASS_OPTIONAL = ("image_count", "image_pixels")
 #: Rows per float32 co-occurrence product: far below 2**24, where float32 sums of 0/1 stop being exact.
 _GRAM_ROWS = 1 << 20
 #: Up to this many classes, label pairs are counted from a histogram of row codes (2**C bins), not a product.
@@ -76,10 +78,10 @@ class Counts:
         for name in _PER_CLASS:
             value = getattr(self, name)
             setattr(self, name, _zeros(n) if value is None else np.asarray(value, dtype=np.float64).copy())
-        if self.image_count is not None:
-            self.image_count = np.asarray(self.image_count, dtype=np.int64).copy()
-        if self.image_pixels is not None:
-            self.image_pixels = np.asarray(self.image_pixels, dtype=np.int64).copy()
+        for name in _PER_CLASS_OPTIONAL:
+            value = getattr(self, name)
+            if value is not None:
+                setattr(self, name, np.asarray(value, dtype=np.int64).copy())
         if self.cooccurrence is not None:
             self.cooccurrence = np.asarray(self.cooccurrence, dtype=np.float64).copy()
 
@@ -113,17 +115,16 @@ class Counts:
         if labels.dtype.kind in "biu":
             self._update_binary(labels)
             return
+        y = labels.astype(np.float64, copy=False)
+        nan_mask = np.isnan(y)
+        if nan_mask.any():
+            self.ignored += nan_mask.sum(axis=0)
+            y = np.where(nan_mask, 0.0, y)
         else:
-            y = labels.astype(np.float64, copy=False)
-            nan_mask = np.isnan(y)
-            if nan_mask.any():
-                self.ignored += nan_mask.sum(axis=0)
-                y = np.where(nan_mask, 0.0, y)
-            else:
-                nan_mask = None
-            is_soft = (y > 0) & (y < 1)
-            if is_soft.any():
-                self.soft += is_soft.sum(axis=0)
+            nan_mask = None
+        is_soft = (y > 0) & (y < 1)
+        if is_soft.any():
+            self.soft += is_soft.sum(axis=0)
         pos = y.sum(axis=0, dtype=np.float64)
         valid = np.full(self.num_classes, n, dtype=np.float64)
         if nan_mask is not None:
@@ -240,14 +241,16 @@ class Counts:
         self.samples += int(samples)
         self.pixels += int(pixels)
         self.no_positive += int(no_positive)
-        if image_count is not None:
-            if self.image_count is None:
-                self.image_count = np.zeros(self.num_classes, dtype=np.int64)
-            self.image_count += np.asarray(image_count, dtype=np.int64)
-        if image_pixels is not None:
-            if self.image_pixels is None:
-                self.image_pixels = np.zeros(self.num_classes, dtype=np.int64)
-            self.image_pixels += np.asarray(image_pixels, dtype=np.int64)
+        self._add_optional(image_count=image_count, image_pixels=image_pixels)
+
+    def _add_optional(self, **values: Sequence[int] | np.ndarray | None) -> None:
+        """Add per-class integer sums of :data:`_PER_CLASS_OPTIONAL`, starting them at zero."""
+        for name, value in values.items():
+            if value is None:
+                continue
+            if getattr(self, name) is None:
+                setattr(self, name, np.zeros(self.num_classes, dtype=np.int64))
+            setattr(self, name, getattr(self, name) + np.asarray(value, dtype=np.int64))
 
     def extend_classes(self, names: Iterable[str]) -> None:
         """Append classes not seen so far (label lists, index masks); their counts start at zero."""
@@ -260,10 +263,9 @@ class Counts:
             setattr(self, name, np.concatenate([getattr(self, name), _zeros(k)]))
         # A new class has been a negative in every valid sample (pixel) already counted.
         self.neg[-k:], self.ignored[-k:] = self._baseline_for_new_class(n_old=len(self.classes))
-        if self.image_count is not None:
-            self.image_count = np.concatenate([self.image_count, np.zeros(k, dtype=np.int64)])
-        if self.image_pixels is not None:
-            self.image_pixels = np.concatenate([self.image_pixels, np.zeros(k, dtype=np.int64)])
+        for name in _PER_CLASS_OPTIONAL:
+            if getattr(self, name) is not None:
+                setattr(self, name, np.concatenate([getattr(self, name), np.zeros(k, dtype=np.int64)]))
         if self.cooccurrence is not None:
             grown = np.zeros((self.num_classes + k, self.num_classes + k))
             grown[: self.num_classes, : self.num_classes] = self.cooccurrence
@@ -290,10 +292,9 @@ class Counts:
         out.classes = list(classes)
         for name in _PER_CLASS:
             setattr(out, name, getattr(self, name)[order])
-        if self.image_count is not None:
-            out.image_count = self.image_count[order]
-        if self.image_pixels is not None:
-            out.image_pixels = self.image_pixels[order]
+        for name in _PER_CLASS_OPTIONAL:
+            if getattr(self, name) is not None:
+                setattr(out, name, getattr(self, name)[order])
         if self.cooccurrence is not None:
             out.cooccurrence = self.cooccurrence[np.ix_(order, order)]
         return out
@@ -314,14 +315,7 @@ class Counts:
         self.no_positive += other.no_positive
         self.spatial_ndim = max(self.spatial_ndim, other.spatial_ndim)
         self.notes = list(dict.fromkeys([*self.notes, *other.notes]))
-        if other.image_count is not None:
-            if self.image_count is None:
-                self.image_count = np.zeros(self.num_classes, dtype=np.int64)
-            self.image_count = self.image_count + other.image_count
-        if other.image_pixels is not None:
-            if self.image_pixels is None:
-                self.image_pixels = np.zeros(self.num_classes, dtype=np.int64)
-            self.image_pixels = self.image_pixels + other.image_pixels
+        self._add_optional(**{name: getattr(other, name) for name in _PER_CLASS_OPTIONAL})
         if other.cooccurrence is not None or self.cooccurrence is not None:
             if self.cooccurrence is None or other.cooccurrence is None:
                 # A partial matrix would be wrong, so drop it rather than report half the pairs.
@@ -346,8 +340,8 @@ class Counts:
             no_positive=int(self.no_positive),
             pixels=int(self.pixels),
             spatial_ndim=int(self.spatial_ndim),
-            image_count=None if self.image_count is None else self.image_count.tolist(),
-            image_pixels=None if self.image_pixels is None else self.image_pixels.tolist(),
+            **{name: None if getattr(self, name) is None else getattr(self, name).tolist()
+               for name in _PER_CLASS_OPTIONAL},
             cooccurrence=None if self.cooccurrence is None else self.cooccurrence.tolist(),
             notes=list(self.notes),
         )
@@ -355,8 +349,8 @@ class Counts:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Counts:
-        known = {"classes", *_PER_CLASS, "samples", "no_positive", "pixels", "spatial_ndim",
-                 "image_count", "image_pixels", "cooccurrence", "notes"}
+        known = {"classes", *_PER_CLASS, *_PER_CLASS_OPTIONAL, "samples", "no_positive", "pixels",
+                 "spatial_ndim", "cooccurrence", "notes"}
         return cls(**{k: v for k, v in data.items() if k in known})
 
     def __eq__(self, other: object) -> bool:
@@ -376,12 +370,10 @@ def _aligned(other: Counts, target: Counts) -> Counts:
     absent = np.ones(target.num_classes, dtype=bool)
     absent[index] = False
     out.neg[absent], out.ignored[absent] = other._baseline_for_new_class()
-    if other.image_count is not None:
-        out.image_count = np.zeros(target.num_classes, dtype=np.int64)
-        out.image_count[index] = other.image_count
-    if other.image_pixels is not None:
-        out.image_pixels = np.zeros(target.num_classes, dtype=np.int64)
-        out.image_pixels[index] = other.image_pixels
+    for name in _PER_CLASS_OPTIONAL:
+        if getattr(other, name) is not None:
+            setattr(out, name, np.zeros(target.num_classes, dtype=np.int64))
+            getattr(out, name)[index] = getattr(other, name)
     if other.cooccurrence is not None:
         out.cooccurrence = np.zeros((target.num_classes, target.num_classes))
         out.cooccurrence[np.ix_(index, index)] = other.cooccurrence

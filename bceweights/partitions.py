@@ -228,27 +228,9 @@ class ArrayRows(Partition):
         return f"{self.paths[0]} ({self.block()})"
 
     def _batches(self, path: Path, spec: InputSpec):
-        # The arrays reader's iter_label_batches, on a slice of the view, numbering samples from the
-        # slice's first one so that errors name the same sample as the local engine does.
-        import numpy as np
+        from .readers import arrays
 
-        from .errors import reader_boundary
-        from .policy import apply_policy
-        from .readers import arrays, tables
-
-        source = arrays._open(path, spec)
-        names = arrays._names(path, spec, source.names, source.num_classes)
-        view = source.view[self.start:self.stop]
-        per_row = int(np.prod(view.shape[1:-1])) if view.ndim > 2 else 1
-        first = self.start * per_row
-        step = arrays._rows_per_block(view.shape)
-        with reader_boundary(path, "the array"):
-            for i in range(0, view.shape[0], step):
-                block = np.asarray(view[i:i + step]).reshape(-1, source.num_classes)
-                rows = np.arange(first + 1, first + len(block) + 1)
-                first += len(block)
-                result = apply_policy(block, spec.policy, columns=names, row_numbers=rows, source=str(path))
-                yield tables.LabelBatch(result.labels, names, rows, 0, result.missing, result.uncertain)
+        return arrays.iter_label_batches(path, spec, samples=(self.start, self.stop))
 
 
 @functools.cache

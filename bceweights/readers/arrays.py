@@ -135,15 +135,21 @@ def _cores() -> int:
         return os.cpu_count() or 1
 
 
-def iter_label_batches(path: Path, spec: InputSpec, classes: list[str] | None = None) -> Iterator[LabelBatch]:
-    """Stream an array file as label batches ``[n, C]`` (after the value policy), samples in order."""
+def iter_label_batches(path: Path, spec: InputSpec, classes: list[str] | None = None, *,
+                       samples: tuple[int, int] | None = None) -> Iterator[LabelBatch]:
+    """Stream an array file as label batches ``[n, C]`` (after the value policy), samples in order.
+
+    ``samples=(start, stop)``: only that range of the first axis (a Dask partition of a ``.npy``), its
+    rows numbered as in the whole file, so errors name the same sample as the local engine does."""
     path = Path(path)
     source = _open(path, spec)
+    if samples is not None:
+        source = source.sliced(*samples)
     names = _names(path, spec, source.names, source.num_classes)
     if classes is not None and list(classes) != names:
         raise InputError(f"{path}: classes {short_names(names)} differ from {short_names(list(classes))}")
     size = max(path.stat().st_size, 1)
-    start = 0
+    start = source.first_row
     plain = not spec.policy.ignore_values and spec.policy.binarize is None
     nothing = np.zeros(len(names))
     with reader_boundary(path, "the array"):
@@ -194,6 +200,11 @@ class _Source:
         self.num_classes = 1 if len(self.shape) == 1 else self.shape[self.axis]
         self.samples = int(np.prod(self.shape)) // max(self.num_classes, 1)
         self.names = names
+        #: Rows (after flattening the non-class axes) before this source's first one.
+        self.first_row = 0
+
+    def sliced(self, start: int, stop: int) -> _Source:
+        raise InputError(f"{self.path}: only .npy arrays are read in slices")
 
     def blocks(self) -> Iterator[np.ndarray]:
         raise NotImplementedError
@@ -229,6 +240,16 @@ class _ArraySource(_Source):
         if array.dtype.kind not in "biuf":
             raise InputError(f"{path}: holds {array.dtype} values, not labels")
         self.view = array[:, None] if array.ndim == 1 else np.moveaxis(array, self.axis, -1)
+
+    def sliced(self, start: int, stop: int) -> _ArraySource:
+        """Samples ``[start, stop)`` along the first axis."""
+        import copy
+
+        part = copy.copy(self)
+        part.view = self.view[start:stop]
+        per_row = int(np.prod(self.view.shape[1:-1])) if self.view.ndim > 2 else 1
+        part.first_row = start * per_row
+        return part
 
     def blocks(self) -> Iterator[np.ndarray]:
         view, c = self.view, self.num_classes
