@@ -104,12 +104,8 @@ def count(
     >>> counts.samples, counts.classes[0], counts.pos[:2].tolist(), counts.neg[:2].tolist()
     (691, 'Atelectasis', [85.0, 18.0], [606.0, 673.0])
     """
-    return count_paths(_inputs(paths), _spec(spec, options), progress=progress, engine=engine,
+    return count_paths(paths, _spec(spec, options), progress=progress, engine=engine,
                        scheduler=scheduler)[0]
-
-
-def _inputs(paths: str | Path | Sequence[str | Path]) -> list[str | Path]:
-    return [paths] if isinstance(paths, (str, Path)) else list(paths)
 
 
 def _spec(spec: InputSpec | None, options: dict[str, Any]) -> InputSpec:
@@ -130,7 +126,7 @@ def compute(
     """Count the labels and compute ``pos_weight`` and class weights: the whole ``compute`` job."""
     started = time.perf_counter()
     spec = _spec(spec, options)
-    counts, files, kind = count_paths(_inputs(paths), spec, progress=progress, engine=engine,
+    counts, files, kind = count_paths(paths, spec, progress=progress, engine=engine,
                                       scheduler=scheduler)
     weights = compute_weights(counts, weight_options)
     meta = {
@@ -261,7 +257,7 @@ def run_compute(
     """
     from . import io
 
-    paths, spec, output, files = _inputs(paths), _spec(spec, options), Path(output), files or ReportFiles()
+    paths, spec, output, files = paths, _spec(spec, options), Path(output), files or ReportFiles()
     io.check_output_path(output)
     files.check()
     if sample_weights is not None:

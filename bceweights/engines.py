@@ -30,8 +30,10 @@ class ProgressSink(Protocol):
         ...
 
 
-def expand_paths(paths: Sequence[str | Path], spec: InputSpec) -> list[Path]:
-    """Expand globs and directories into files, in a stable (sorted) order."""
+def expand_paths(paths: str | Path | Sequence[str | Path], spec: InputSpec) -> list[Path]:
+    """Expand globs and directories (one, or a sequence) into files, in a stable (sorted) order."""
+    if isinstance(paths, (str, Path)):
+        paths = [paths]
     if spec.file_list is not None:
         from .readers.masks import files_from_list
 
@@ -97,7 +99,7 @@ def group_by_reader(paths: Sequence[Path], spec: InputSpec) -> dict[ReaderInfo, 
 
 
 def count_paths(
-    paths: Sequence[str | Path],
+    paths: str | Path | Sequence[str | Path],
     spec: InputSpec | None = None,
     *,
     progress: ProgressSink | None = None,

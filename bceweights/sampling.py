@@ -48,12 +48,10 @@ from typing import Any, Literal
 import numpy as np
 
 from .errors import InputError, OptionsError
-from .weights import WeightOptions, compute_weights, flag_classes, weigh
+from .weights import WeightOptions, flag_classes, refuse_flagged, weigh
 
 NO_LABEL = "(no label)"
 Reduce = Literal["max", "mean"]
-SAMPLE_KEYS = ("weights", "repeat_factors", "ids", "rows", "file_index", "files", "classes", "groups",
-               "group_weight", "class_repeat_factor", "meta")
 
 
 @dataclass(frozen=True)
@@ -87,9 +85,11 @@ def group_weights(counts, options: WeightOptions | None = None) -> np.ndarray:
     [2.0, 4.0, 2.0]
     """
     options = options or WeightOptions()
-    compute_weights(counts, options)  # the same checks and errors as the class weights
     pos, neg = np.asarray(counts.pos, dtype=np.float64), np.asarray(counts.neg, dtype=np.float64)
     zero, rare = flag_classes(pos, options)
+    # The same refusal as the class weights (the scheme's own errors come from ``weigh``).
+    refuse_flagged([c for c, z in zip(counts.classes, zero) if z], [c for c, r in zip(counts.classes, rare) if r],
+                   options)
     image_pixels = getattr(counts, "image_pixels", None)
     none = float(counts.no_positive)
     if none <= 0:
@@ -219,21 +219,20 @@ def sample_weights(
     the rows are streamed a second time, file by file.
     """
     from .engines import count_paths, expand_paths
-    from .readers import resolve_format
+    from .readers import resolve_for
     from .spec import InputSpec
 
     spec = spec or InputSpec()
     options = options or SampleOptions()
     weight_options = weight_options or WeightOptions()
-    if isinstance(paths, (str, Path)):
-        paths = [paths]
     if counts is None:
-        counts = count_paths(paths, spec)[0]
+        counts, files, _ = count_paths(paths, spec)
+    else:
+        files = expand_paths(paths, spec)
     group_weight = group_weights(counts, weight_options)
     class_factor = (None if options.repeat_threshold is None
                     else class_repeat_factors(counts, options.repeat_threshold))
     index = {name: i for i, name in enumerate(counts.classes)}
-    files = expand_paths(paths, spec)
     # One array per batch in each list; ``total`` counts the rows so far (a sum over the parts per
     # file would be quadratic in the number of files).
     weight_parts: list[np.ndarray] = []
@@ -244,7 +243,7 @@ def sample_weights(
     ids: list[str] | None = [] if options.id_column is not None else None
     id_columns: set[str] = set()
     for number, path in enumerate(files):
-        module = resolve_format(path, spec.format).load()
+        module = resolve_for(path, spec).load()
         reader = getattr(module, "iter_label_batches", None)
         if reader is None:
             raise OptionsError(f"{path}: per-sample weights need labels given row by row (tables); "

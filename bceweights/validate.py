@@ -218,8 +218,6 @@ def sample_targets(
     from .spec import InputSpec
 
     spec = spec or InputSpec()
-    if isinstance(paths, (str, Path)):
-        paths = [paths]
     files = expand_paths(paths, spec)
     info, group = next(iter(group_by_reader(files, spec).items()))
     module = info.load()

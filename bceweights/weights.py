@@ -333,6 +333,23 @@ def flag_classes(pos, options: WeightOptions) -> tuple[np.ndarray, np.ndarray]:
     return zero, rare
 
 
+def refuse_flagged(zero_positive: list[str], rare_classes: list[str], options: WeightOptions) -> None:
+    """Under ``zero_positives="error"``, a :class:`ZeroPositivesError` naming the classes without
+    positives and the rare ones; nothing otherwise."""
+    if options.zero_positives != "error" or not (zero_positive or rare_classes):
+        return
+    parts = []
+    if zero_positive:
+        parts.append(f"{len(zero_positive)} class(es) have no positive example: {', '.join(zero_positive)}")
+    if rare_classes:
+        parts.append(f"{len(rare_classes)} class(es) have fewer than {options.min_count:g} "
+                     f"positives (--min-count): {', '.join(rare_classes)}")
+    raise ZeroPositivesError(
+        "; ".join(parts),
+        hint="check the split and the label columns, or pass --zero-positives warn",
+    )
+
+
 def compute_weights(counts, options: WeightOptions | None = None) -> Weights:
     """``pos_weight`` and the class weight of the chosen scheme, all finite.
 
@@ -363,18 +380,7 @@ def compute_weights(counts, options: WeightOptions | None = None) -> Weights:
     rare_classes = [c for c, r in zip(classes, rare) if r]
     zero_negative = [c for c, p, n in zip(classes, pos, neg) if p > 0 and n <= 0]
     warnings: list[str] = []
-    if options.zero_positives == "error" and (zero_positive or rare_classes):
-        parts = []
-        if zero_positive:
-            parts.append(f"{len(zero_positive)} class(es) have no positive example: "
-                         f"{', '.join(zero_positive)}")
-        if rare_classes:
-            parts.append(f"{len(rare_classes)} class(es) have fewer than {options.min_count:g} "
-                         f"positives (--min-count): {', '.join(rare_classes)}")
-        raise ZeroPositivesError(
-            "; ".join(parts),
-            hint="check the split and the label columns, or pass --zero-positives warn",
-        )
+    refuse_flagged(zero_positive, rare_classes, options)
     skip = options.zero_positives == "skip"
     if zero_positive:
         warnings.append(

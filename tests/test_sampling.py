@@ -230,3 +230,13 @@ def test_chexpert_sample_weights(shared_data, tmp_path):
     np.testing.assert_allclose(got.weights, expected, rtol=1e-12)
     np.testing.assert_allclose(got.repeat_factors, repeats, rtol=1e-12)
     assert got.ids == df["Path"].tolist()
+
+
+def test_sample_weights_of_npy_masks_are_refused_like_other_masks(tmp_path, cli):
+    # With --mask-mode, a .npy is a mask (as when counting), not rows of a multi-hot array.
+    np.save(tmp_path / "m0.npy", np.arange(12, dtype=np.uint8).reshape(3, 4) % 3)
+    result = cli("compute", tmp_path / "m0.npy", "--mask-mode", "index", "-o", tmp_path / "w.pt",
+                 "--sample-weights", tmp_path / "s.pt", "--no-validate")
+    assert result.exit_code == 1
+    assert "per-sample weights need labels given row by row" in result.stderr
+    assert not (tmp_path / "s.pt").exists()
