@@ -114,14 +114,14 @@ class TableSlice(Partition):
         source = self._source(rows_before=self.rows_before if self.parquet else None)
         try:
             counts = tables.count_file(Path(self.paths[0]), self.spec, None, source=source)
-        except InputError as exc:
-            if source.rows == 0 and exc.message.endswith("has a header but no rows"):
-                return None  # a block of blank lines only
+        except InputError:
             if self.parquet:
                 raise
             # Row numbers in messages need the rows before the block: counted only now, on error.
             source = self._source(rows_before=self._count_rows_before())
             counts = tables.count_file(Path(self.paths[0]), self.spec, None, source=source)
+        if source.rows == 0:
+            return None  # a block of blank lines only
         if self.rename is not None:
             counts.classes = list(self.rename)
         counts.notes = list(dict.fromkeys([*self.notes, *counts.notes]))
@@ -252,6 +252,7 @@ def _source_classes():
         rows_before: int | None = None
         file_header: bool = True
         rows: int = 0
+        empty_is_error = False
 
         def batches(self, columns, types, block_size=None):
             for batch, done in self._read(columns, types, block_size):
@@ -444,11 +445,8 @@ def _slices(index: int, src, spec: InputSpec, split: list[tuple[int, int, int]])
     rename: tuple[str, ...] | None = None
     notes: tuple[str, ...] = ()
     if layout == "wide":
-        columns, classes, *rest = tables._wide_columns(src, spec, where)
-        skipped = rest[0] if rest else None
-        if skipped is not None:  # detected: the note the local reader adds (tests hold them equal)
-            notes = (f"{src.path.name}: label columns detected: {', '.join(columns)}"
-                     + (f"; other columns: {', '.join(skipped)}" if skipped else ""),)
+        columns, classes, skipped = tables._wide_columns(src, spec, where)
+        notes = tables.detection_notes(src, columns, skipped)
         if list(classes) != list(columns):
             rename = tuple(classes)
         spec = spec.with_(columns=tuple(columns), classes_file=None, exclude_columns=())

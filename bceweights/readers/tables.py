@@ -111,6 +111,8 @@ class _Source:
     header: bool = True
     compression: str | None = None
     size: int = 0
+    #: A whole file with a header and no row is a mistake; a part of one (a Dask block) may be empty.
+    empty_is_error = True
 
     @classmethod
     def open(cls, path: Path, spec: InputSpec) -> _Source:
@@ -665,12 +667,18 @@ def count_file(path: Path, spec: InputSpec, progress: Progress | None = None, *,
     return counts
 
 
+def detection_notes(src: _Source, columns: list[str], skipped: list[str] | None) -> tuple[str, ...]:
+    """The report's note on detected label columns (none when they were given): the local reader and
+    the Dask planner both add it."""
+    if skipped is None:
+        return ()
+    return (f"{src.path.name}: label columns detected: {', '.join(columns)}"
+            + (f"; other columns: {', '.join(skipped)}" if skipped else ""),)
+
+
 def _wide_batches(src: _Source, spec: InputSpec, where) -> Iterator[LabelBatch]:
     columns, classes, skipped = _wide_columns(src, spec, where)
-    notes: tuple[str, ...] = ()
-    if skipped is not None:
-        notes = (f"{src.path.name}: label columns detected: {', '.join(columns)}"
-                 + (f"; other columns: {', '.join(skipped)}" if skipped else ""),)
+    notes = detection_notes(src, columns, skipped)
     types = {c: pa.float64() for c in columns}
     types.update({c: pa.string() for c in where})
     line = src.first_data_line
@@ -697,7 +705,7 @@ def _wide_batches(src: _Source, spec: InputSpec, where) -> Iterator[LabelBatch]:
         result = apply_policy(values, spec.policy, columns=columns, row_numbers=rows, source=str(src.path))
         yield LabelBatch(result.labels, classes, rows, done, result.missing, result.uncertain, notes)
         notes = ()
-    if line == src.first_data_line:
+    if line == src.first_data_line and src.empty_is_error:
         raise InputError(f"{src.path}: the table has a header but no rows")
 
 
@@ -801,7 +809,7 @@ def _list_batches(src: _Source, spec: InputSpec, column: str, where, *, split: b
         codes = remap[_numbers(encoded.indices)] if names else np.zeros(0, np.int64)
         for start, block in _indicator_blocks(n, parents, codes, len(known)):
             yield LabelBatch(block, list(known), rows[start:start + len(block)], done)
-    if line == src.first_data_line:
+    if line == src.first_data_line and src.empty_is_error:
         raise InputError(f"{src.path}: the table has a header but no rows")
 
 
