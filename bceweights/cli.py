@@ -16,6 +16,7 @@ import typer
 
 from . import __version__
 from .errors import BceWeightsError
+from .report import SORT_KEYS
 
 
 class _Group(typer.core.TyperGroup):
@@ -297,7 +298,6 @@ def spec_from_options(opts: dict[str, Any]):
         classes_file=opts.pop("classes_file"),
         where=_parse_where(opts.pop("where")),
         policy=policy,
-        progress=sys.stderr.isatty(),
         **_extra_spec_fields(opts),
     )
 
@@ -424,7 +424,7 @@ def _unit_columns():
 
 
 REPORT = "Report"
-SortBy = _choices("SortBy", "name", "count", "weight")
+SortBy = _choices("SortBy", *SORT_KEYS)
 REPORT_OPTIONS = [
     _param("json_out", Annotated[Optional[str], typer.Option(
         "--json", help="Also write the report as JSON to FILE, or to stdout with [cyan]--json -[/cyan].",

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import os
 import uuid
 import warnings
 from collections.abc import Iterator
@@ -65,7 +64,7 @@ def _client(scheduler: Any, spec: InputSpec) -> Iterator[Any]:
     if scheduler is None:
         import dask
 
-        workers = spec.workers or os.cpu_count() or 1
+        workers = spec.worker_count()
         # Dask's nannies set MALLOC_TRIM_THRESHOLD_=65536 for long-lived workers; it makes glibc give
         # memory back after every decoded mask and counting masks ~3x slower. This cluster lives for
         # one job, so its workers keep glibc's default.

@@ -318,7 +318,7 @@ def plan(groups: dict[ReaderInfo, list[Path]], spec: InputSpec, *, threads: int 
     out = Plan()
     total = sum(_size(p) for files in groups.values() for p in files)
     block = block_size(total, threads)
-    worker_spec = spec.with_(workers=1, progress=False)
+    worker_spec = spec.with_(workers=1)
     for index, (info, files) in enumerate(groups.items()):
         out.groups.append(info)
         if info.kind == "table":

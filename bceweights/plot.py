@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import OptionsError, require
+from .report import sorted_rows
 
 FORMATS = ("png", "svg", "pdf")
 DPI = 150
@@ -73,7 +74,7 @@ def figure(report: dict[str, Any]):
 
     summary = report["summary"]
     # Most frequent first; ties keep the data's class order (a stable sort).
-    rows = sorted(report["classes"], key=lambda r: -r["positives"])
+    rows = sorted_rows(report, "count")
     names = [r["class"] for r in rows]
     pos = [float(r["positives"]) for r in rows]
     present = [p > 0 for p in pos]

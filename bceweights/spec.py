@@ -42,7 +42,17 @@ class InputSpec:
     root: Path | None = None
     # execution
     workers: int | None = None
-    progress: bool = False
+
+    def worker_count(self) -> int:
+        """``workers``, or the cores this process may run on when it is not set."""
+        if self.workers is not None:
+            return self.workers
+        import os
+
+        try:
+            return max(1, len(os.sched_getaffinity(0)))
+        except AttributeError:  # not on Linux
+            return max(1, os.cpu_count() or 1)
 
     def with_(self, **changes) -> InputSpec:
         return replace(self, **changes)
@@ -52,7 +62,7 @@ class InputSpec:
         default = InputSpec()
         out: dict[str, object] = {}
         for name in self.__dataclass_fields__:
-            if name in ("progress", "workers"):
+            if name == "workers":
                 continue
             value = getattr(self, name)
             if name == "policy":

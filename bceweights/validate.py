@@ -171,7 +171,7 @@ def resolve_device(device: str | None) -> str:
     return device
 
 
-def _as_tensor(value, name: str):
+def _as_tensor(value):
     torch = _torch()
     if isinstance(value, torch.Tensor):
         return value
@@ -330,7 +330,7 @@ def check_sanity(payload: dict[str, Any], counts: Counts) -> CheckResult:
     c = len(labels)
     tensors = {}
     for key in ("pos_weight", "class_weight", "pos_count", "neg_count"):
-        t = _as_tensor(payload.get(key), key)
+        t = _as_tensor(payload.get(key))
         if t is None or not t.is_floating_point():
             failures.append(f"{key} is not a float tensor ({type(payload.get(key)).__name__})")
             continue
@@ -455,7 +455,7 @@ def check_broadcast(payload: dict[str, Any], batch: TargetBatch, device: str) ->
     shapes = [shape, *_probe_shapes(shape, ELEMENT_BUDGET)]
     failures: list[str] = []
     for key in ("pos_weight", "class_weight"):
-        weight = _as_tensor(payload.get(key), key)
+        weight = _as_tensor(payload.get(key))
         if weight is None:
             failures.append(f"{key} is not a tensor")
             continue
@@ -509,8 +509,8 @@ def check_numeric(payload: dict[str, Any], batch: TargetBatch, device: str, seed
     y = np.where(valid, values, 0.0).astype(np.float64)
     # Logits in [-6, 6]: both formulas stay exact to ~1e-13 there, so 1e-6 tests the weights, not rounding.
     logits = np.random.default_rng(seed).uniform(-6.0, 6.0, size=values.shape)
-    pw = _as_tensor(payload.get("pos_weight"), "pos_weight")
-    cw = _as_tensor(payload.get("class_weight"), "class_weight")
+    pw = _as_tensor(payload.get("pos_weight"))
+    cw = _as_tensor(payload.get("class_weight"))
     classes = batch.classes
     try:
         loss_fn = torch.nn.BCEWithLogitsLoss(pos_weight=pw.to(device, torch.float64),
@@ -613,8 +613,8 @@ def check_balance(payload: dict[str, Any], counts: Counts, device: str) -> Check
     """
     classes = list(counts.classes)
     pos, neg = counts.pos.astype(np.float64), counts.neg.astype(np.float64)
-    pw = _as_tensor(payload["pos_weight"], "pos_weight").reshape(-1).double().cpu().numpy()
-    cw = _as_tensor(payload["class_weight"], "class_weight").reshape(-1).double().cpu().numpy()
+    pw = _as_tensor(payload["pos_weight"]).reshape(-1).double().cpu().numpy()
+    cw = _as_tensor(payload["class_weight"]).reshape(-1).double().cpu().numpy()
     b_weighted = optimal_constant_logit(pos, neg, pw, device=device)
     b_plain = optimal_constant_logit(pos, neg, None, device=device)
     measured = np.isfinite(b_weighted)
@@ -785,7 +785,7 @@ def _unflatten(payload: dict[str, Any], ndim: int) -> tuple[dict[str, Any], str 
 def _unusable(payload: dict[str, Any], counts: Counts) -> bool:
     """True when a weight tensor is missing or has the wrong number of values (nothing to run)."""
     for key in ("pos_weight", "class_weight"):
-        t = _as_tensor(payload.get(key), key)
+        t = _as_tensor(payload.get(key))
         if t is None or not t.is_floating_point() or t.numel() != counts.num_classes:
             return True
     return False

@@ -6,6 +6,7 @@ modules are imported only when used, so heavy optional packages load only for th
 
 from __future__ import annotations
 
+import functools
 import importlib
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,8 +33,17 @@ class ReaderInfo:
 READERS: dict[str, ReaderInfo] = {}
 
 
+@functools.cache
+def _by_extension() -> list[tuple[str, ReaderInfo]]:
+    """Every (extension, reader), the longest extensions first (ties in registration order): one pass
+    per file instead of a max over readers (10,000 masks: 0.13 → 0.02 s). ``register`` clears it."""
+    pairs = [(ext, info) for info in READERS.values() for ext in info.extensions]
+    return sorted(pairs, key=lambda pair: -len(pair[0]))
+
+
 def register(info: ReaderInfo) -> None:
     READERS[info.name] = info
+    _by_extension.cache_clear()
 
 
 register(ReaderInfo("csv", (".csv", ".csv.gz", ".txt", ".txt.gz", ".csv.bz2"), "bceweights.readers.tables",
@@ -63,20 +73,6 @@ def resolve_for(path: Path, spec) -> ReaderInfo:
     if info.name == "npy" and getattr(spec, "mask_mode", "auto") != "auto":
         return READERS["npy-mask"]
     return info
-
-
-_EXTENSIONS: tuple[tuple[int, ...], list[tuple[str, ReaderInfo]]] = ((), [])
-
-
-def _by_extension() -> list[tuple[str, ReaderInfo]]:
-    """Every (extension, reader), the longest extensions first (ties in registration order): one pass
-    per file instead of a max over readers (10,000 masks: 0.13 → 0.02 s)."""
-    global _EXTENSIONS
-    key = tuple(map(id, READERS.values()))
-    if _EXTENSIONS[0] != key:
-        pairs = [(ext, info) for info in READERS.values() for ext in info.extensions]
-        _EXTENSIONS = (key, sorted(pairs, key=lambda pair: -len(pair[0])))
-    return _EXTENSIONS[1]
 
 
 def resolve_format(path: Path, explicit: str | None = None) -> ReaderInfo:

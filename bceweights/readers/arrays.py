@@ -62,7 +62,7 @@ def count_batches(paths: Sequence[Path], spec: InputSpec, progress: Progress | N
     """Sum label batches of several files; every file must have the same classes."""
     total: Counts | None = None
     first: Path | None = None
-    with _Halves(spec.workers if spec.workers is not None else _cores()) as halves:
+    with _Halves(spec.worker_count()) as halves:
         for path in map(Path, paths):
             counts = _count_file(path, spec, progress, batches(path, spec), halves)
             if total is None:
@@ -124,15 +124,6 @@ class _Halves:
     def __exit__(self, *exc) -> None:
         if self.pool is not None:
             self.pool.shutdown(wait=True)
-
-
-def _cores() -> int:
-    import os
-
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        return os.cpu_count() or 1
 
 
 def iter_label_batches(path: Path, spec: InputSpec, classes: list[str] | None = None, *,

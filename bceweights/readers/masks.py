@@ -447,13 +447,6 @@ def _png_scans(found: Sequence[tuple[Path, np.ndarray, int]], spec: InputSpec, i
                     only_void_files=int((present[:, VOID_VALUE] & (kinds == 1)).sum()))
 
 
-def default_workers() -> int:
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:  # not on Linux
-        return max(1, os.cpu_count() or 1)
-
-
 #: Files per task: large enough that a task's pickling and merge are noise against its decoding, small
 #: enough that the progress bar moves and the two workers finish together.
 GROUP_FILES = 64
@@ -522,7 +515,7 @@ def scan_paths(paths: Sequence[str | Path], spec: InputSpec, progress: Progress 
     """Scan every mask, in ``spec.workers`` processes (default: all cores)."""
     _check_spec(spec)
     paths = [Path(p) for p in paths]
-    workers = spec.workers if spec.workers is not None else default_workers()
+    workers = spec.worker_count()
     if workers < 1:
         raise OptionsError(f"--workers {workers}: give 1 or more")
     total = MaskScan()
