@@ -296,6 +296,13 @@ def scan_file(path: str | Path, spec: InputSpec) -> MaskScan:
         if fast is not None:
             hist, pixels = fast
             return _value_scan(path, hist, 0, pixels, 2, spec, ignore)
+    return _decoded_scan(path, spec, ignore)
+
+
+def _decoded_scan(path: Path, spec: InputSpec, ignore: frozenset[int]) -> MaskScan:
+    """Decode a mask to an array and histogram it (what Pillow's own histogram cannot do: 16-bit PNG,
+    TIFF, NIfTI, .npy, channel masks)."""
+    mode = spec.mask_mode
     arr = _spatial(path, read_mask(path, spec), mode)
     if mode == "channels":
         return _scan_channels(path, arr, spec)
@@ -408,7 +415,8 @@ def _scan_group(paths: Sequence[Path], spec: InputSpec) -> tuple[MaskScan, int, 
             if pending:
                 total.merge(_png_scans(pending, spec, ignore))
                 pending.clear()
-            total.merge(scan_file(path, spec))
+            # The PNG fast path was tried above (a 16-bit PNG falls through): decode it, once.
+            total.merge(_decoded_scan(path, spec, ignore))
         except BceWeightsError as exc:
             failure = _Failure(type(exc).__name__, str(exc))
             break
