@@ -411,10 +411,10 @@ def _unit_columns():
             if not elapsed or not task.fields.get("pixels"):
                 return Text("?", style="progress.data.speed")
             rate = task.fields["pixels"] / elapsed
-            for prefix, scale in (("G", 1e9), ("M", 1e6), ("k", 1e3), ("", 1.0)):
-                if rate >= scale or not prefix:
+            for prefix, scale in (("G", 1e9), ("M", 1e6), ("k", 1e3)):
+                if rate >= scale:
                     return Text(f"{rate / scale:.1f} {prefix}px/s", style="progress.data.speed")
-            return Text("?")
+            return Text(f"{rate:.1f} px/s", style="progress.data.speed")
 
     return Amount(), Speed()
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 import csv
 import re
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -164,7 +164,7 @@ def _split_dense(line: str) -> list[str]:
 def iter_label_batches(path: Path, spec: InputSpec, classes: list[str] | None = None) -> Iterator[LabelBatch]:
     """Stream the label columns of an ARFF file as batches ``[n, C]`` in row order."""
     path = Path(path)
-    header, columns, _ = label_columns(path, spec)
+    header, columns, notes = label_columns(path, spec)
     names = [header.names[i] for i in columns]
     if classes is not None and list(classes) != names:
         raise InputError(f"{path}: the labels {names} differ from {list(classes)}")
@@ -188,11 +188,11 @@ def iter_label_batches(path: Path, spec: InputSpec, classes: list[str] | None = 
             rows.append(row)
             lines.append(number)
             if len(rows) >= BATCH_ROWS:
-                yield _batch(rows, lines, names, spec, path, done)
-                rows, lines = [], []
+                yield replace(_batch(rows, lines, names, spec, path, done), notes=tuple(notes))
+                rows, lines, notes = [], [], []
         done = fh.tell()  # the last batch reports the whole file read, trailing comments included
-    if rows:
-        yield _batch(rows, lines, names, spec, path, done)
+    if rows or notes:  # the header's notes ride on the first batch, an empty one for a file of no row
+        yield replace(_batch(rows, lines, names, spec, path, done), notes=tuple(notes))
 
 
 def _fill_sparse(row: np.ndarray, line: str, slot: dict[int, int], names: list[str], path: Path,
@@ -226,7 +226,7 @@ def _fill_dense(row: np.ndarray, line: str, width: int, columns: list[int], name
 
 
 def _batch(rows, lines, names, spec: InputSpec, path: Path, done: int) -> LabelBatch:
-    values = np.vstack(rows)
+    values = np.vstack(rows) if rows else np.zeros((0, len(names)))
     numbers = np.asarray(lines, dtype=np.int64)
     result = apply_policy(values, spec.policy, columns=names, row_numbers=numbers, source=str(path))
     return LabelBatch(result.labels, list(names), numbers, done, result.missing, result.uncertain)
@@ -234,10 +234,7 @@ def _batch(rows, lines, names, spec: InputSpec, path: Path, done: int) -> LabelB
 
 def count(paths: Sequence[Path], spec: InputSpec, progress=None) -> Counts:
     """Counts over every row of every ARFF file (label columns in the ARFF's order)."""
-    counts = count_batches(paths, spec, progress, iter_label_batches)
-    for path in paths:
-        counts.notes = list(dict.fromkeys([*counts.notes, *label_columns(Path(path), spec)[2]]))
-    return counts
+    return count_batches(paths, spec, progress, iter_label_batches)
 
 
 def finish_counts(counts: Counts, spec: InputSpec) -> Counts:
