@@ -105,7 +105,7 @@ def count(
     (691, 'Atelectasis', [85.0, 18.0], [606.0, 673.0])
     """
     return count_paths(paths, _spec(spec, options), progress=progress, engine=engine,
-                       scheduler=scheduler)[0]
+                       scheduler=scheduler).counts
 
 
 def _spec(spec: InputSpec | None, options: dict[str, Any]) -> InputSpec:
@@ -126,8 +126,8 @@ def compute(
     """Count the labels and compute ``pos_weight`` and class weights: the whole ``compute`` job."""
     started = time.perf_counter()
     spec = _spec(spec, options)
-    counts, files, kind = count_paths(paths, spec, progress=progress, engine=engine,
-                                      scheduler=scheduler)
+    tally = count_paths(paths, spec, progress=progress, engine=engine, scheduler=scheduler)
+    counts, files, kind = tally.counts, tally.files, tally.kind
     weights = compute_weights(counts, weight_options)
     meta = {
         "bceweights_version": __version__,

@@ -25,7 +25,7 @@ from . import errors
 from .counts import Counts, merge_same_classes
 from .errors import BceWeightsError, InputError, OptionsError
 from .partitions import Partition, Plan, plan
-from .readers import ReaderInfo
+from .readers._legacy import ReaderInfo
 from .spec import InputSpec
 
 #: Partial results merged per reduce task.

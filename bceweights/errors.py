@@ -19,6 +19,17 @@ class BceWeightsError(Exception):
         self.hint = hint
         super().__init__(message if hint is None else f"{message} (hint: {hint})")
 
+    def __reduce__(self):
+        # Rebuilt by keyword on the other side of a process pool or a Dask cluster (the default
+        # pickling passes ``args`` positionally, which loses ``hint`` and breaks subclasses).
+        return (_rebuild, (type(self), self.message, self.hint))
+
+
+def _rebuild(cls, message: str, hint: str | None) -> BceWeightsError:
+    error = cls.__new__(cls)
+    BceWeightsError.__init__(error, message, hint=hint)
+    return error
+
 
 class InputError(BceWeightsError):
     """A label file that cannot be read or holds values that are not labels."""
@@ -26,6 +37,11 @@ class InputError(BceWeightsError):
 
 class OptionsError(BceWeightsError):
     """Options that do not fit the data (a column that does not exist, a bad threshold)."""
+
+
+class UsageError(OptionsError):
+    """A mistake in how the command was called: an unknown ``--format``, options that conflict, an option
+    the chosen reader does not read. The CLI exits with code 2, as for any usage error."""
 
 
 class OutputError(BceWeightsError):

@@ -25,7 +25,7 @@ from pathlib import Path
 
 from .counts import Counts
 from .errors import InputError
-from .readers import ReaderInfo
+from .readers._legacy import ReaderInfo
 from .spec import InputSpec
 
 #: Largest partition, in bytes of input (Dask's own default block size for CSV).

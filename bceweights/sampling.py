@@ -218,15 +218,16 @@ def sample_weights(
     ``counts`` are the counts of the same inputs with the same ``spec`` (counted here when None);
     the rows are streamed a second time, file by file.
     """
-    from .engines import count_paths, expand_paths
-    from .readers import resolve_for
+    from .engines import count_paths
+    from .inputs import expand_paths
+    from .readers._legacy import resolve_for
     from .spec import InputSpec
 
     spec = spec or InputSpec()
     options = options or SampleOptions()
     weight_options = weight_options or WeightOptions()
     if counts is None:
-        counts, files, _ = count_paths(paths, spec)
+        counts, files = (tally := count_paths(paths, spec)).counts, tally.files
     else:
         files = expand_paths(paths, spec)
     group_weight = group_weights(counts, weight_options)

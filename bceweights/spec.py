@@ -57,6 +57,21 @@ class InputSpec:
     def with_(self, **changes) -> InputSpec:
         return replace(self, **changes)
 
+    def given(self) -> dict[str, str]:
+        """The options set to something other than their default, as ``{field: CLI flag}`` (a value
+        policy field as ``policy.NAME``): what a reader must read, or refuse."""
+        default = InputSpec()
+        out: dict[str, str] = {}
+        for name in self.__dataclass_fields__:
+            value = getattr(self, name)
+            if name == "policy":
+                for sub in value.__dataclass_fields__:
+                    if getattr(value, sub) != getattr(default.policy, sub):
+                        out[f"policy.{sub}"] = FLAGS[f"policy.{sub}"]
+            elif value != getattr(default, name):
+                out[name] = FLAGS.get(name, name)
+        return out
+
     def describe(self) -> dict[str, object]:
         """Plain values for the report and ``meta`` (only what differs from the defaults)."""
         default = InputSpec()
@@ -70,6 +85,26 @@ class InputSpec:
             elif value != getattr(default, name):
                 out[name] = _plain(value)
         return out
+
+
+#: The CLI flag of each option, for messages that name what the user typed.
+FLAGS: dict[str, str] = {
+    "format": "--format", "columns": "--columns", "exclude_columns": "--exclude-columns",
+    "list_column": "--list-column", "separator": "--separator", "class_column": "--class-column",
+    "no_header": "--no-header", "delimiter": "--delimiter", "classes_file": "--classes-file",
+    "where": "--where", "cooccurrence": "cooccurrence", "policy.uncertain": "--uncertain",
+    "policy.missing": "--missing", "policy.ignore_values": "--ignore-value", "policy.hard": "--hard",
+    "policy.binarize": "--binarize", "key": "--key", "class_axis": "--class-axis",
+    "label_attributes": "--label-attributes", "mask_mode": "--mask-mode", "num_classes": "--num-classes",
+    "ignore_index": "--ignore-index", "file_list": "--file-list", "root": "--root", "workers": "--workers",
+}
+
+#: Options every run may take, whatever its reader: they are read by the engines and the path expansion.
+COMMON_OPTIONS = frozenset({"format", "workers", "file_list", "root", "cooccurrence"})
+
+#: The value policy's options, as a reader lists them in ``Reader.options``.
+POLICY_OPTIONS = frozenset(f"policy.{name}" for name in ("uncertain", "missing", "ignore_values", "hard",
+                                                         "binarize"))
 
 
 def _plain(value):

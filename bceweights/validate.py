@@ -214,7 +214,7 @@ def sample_targets(
     arrays, ARFF): the first ``TABLE_SAMPLE_ROWS`` rows, after ``--where`` and the value policy
     (``readers.arrays.sample_targets``). Returns None for a format that can do neither.
     """
-    from .engines import expand_paths, group_by_reader
+    from ._legacy_engine import expand_paths, group_by_reader
     from .spec import InputSpec
 
     spec = spec or InputSpec()

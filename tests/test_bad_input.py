@@ -372,12 +372,12 @@ def test_debug_after_a_double_dash_is_not_an_option(cli):
 
 
 def test_messages_from_libraries_stay_on_one_line(cli, monkeypatch):
-    from bceweights import engines
+    from bceweights import api
 
     def boom(*args, **kwargs):
         raise BceWeightsError("first line\nsecond line")
 
-    monkeypatch.setattr(engines, "expand_paths", boom)
+    monkeypatch.setattr(api, "count_paths", boom)
     assert error_line(cli("compute", "x.csv")) == "Error: first line second line"
 
 

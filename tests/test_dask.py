@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from bceweights import api, partitions
 from bceweights.counts import merge_all
-from bceweights.engines import expand_paths, group_by_reader
+from bceweights._legacy_engine import expand_paths, group_by_reader
 from bceweights.errors import BceWeightsError, InputError
 from bceweights.spec import InputSpec
 

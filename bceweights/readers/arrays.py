@@ -421,7 +421,7 @@ def sample_targets(files: Sequence[Path], spec: InputSpec, limit: int, *,
     is expanded here). ``classes`` (e.g. from a saved ``.pt``) fixes the columns: a class absent from
     a batch (a label list that never names it) is 0 there.
     """
-    from . import resolve_for
+    from ._legacy import resolve_for
 
     pieces: list[tuple[np.ndarray, list[str]]] = []
     taken = 0

@@ -134,7 +134,7 @@ def _mask_format(path: Path, spec: InputSpec | None) -> str:
         return "nifti"
     if name.endswith(".npy"):
         return "npy"
-    from . import _sniff
+    from ._legacy import _sniff
 
     sniffed = _sniff(path)
     if sniffed in ("png", "tiff", "npy"):
@@ -750,103 +750,6 @@ def _counts_as_scan(counts: Counts) -> MaskScan:
         scan.ch_pos, scan.ch_neg = counts.pos[order].copy(), counts.neg[order].copy()
         scan.ch_ign, scan.ch_images = counts.ignored[order].copy(), np.asarray(images)[order].astype(np.int64)
     return scan
-
-
-# ---------------------------------------------------------------------------------------- file lists
-
-
-def files_from_list(paths: Sequence[str | Path], spec: InputSpec) -> list[Path]:
-    """The mask files named by ``spec.file_list``, one per line, looked up under ``spec.root`` and then
-    the LABELS folders (default: the list's folder).
-
-    A line is a path, or an id without extension (VOC: ``2007_000032`` → ``<root>/**/2007_000032.png``),
-    or "image mask" pairs (CamVid): the last field is the mask. A path that does not exist as written
-    (lists often hold the paths of the machine they were made on, e.g. ``/SegNet/CamVid/trainannot/x.png``)
-    is looked up by its longest tail that exists under a root (``<root>/trainannot/x.png``).
-    """
-    file_list = Path(spec.file_list)
-    roots: list[Path] = []
-    if spec.root is not None:
-        if not Path(spec.root).is_dir():
-            raise OptionsError(f"--root {spec.root}: no such folder")
-        roots.append(Path(spec.root))
-    for raw in paths:
-        path = Path(raw)
-        if spec.root is not None and not path.is_absolute() and not path.exists():
-            path = Path(spec.root) / path
-        if not path.is_dir():
-            raise OptionsError(f"{raw}: with --file-list, LABELS are the folders that hold the masks",
-                               hint="e.g. bceweights compute VOC2012/SegmentationClass --file-list train.txt")
-        roots.append(path)
-    if not roots:
-        roots.append(file_list.parent)
-    try:
-        lines = file_list.read_text(encoding="utf-8").splitlines()
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InputError(f"{file_list}: cannot read the file list ({exc})") from None
-    finder = _Finder(roots)
-    out: list[Path] = []
-    for number, line in enumerate(lines, start=1):
-        text = line.strip()
-        if not text or text.startswith("#"):
-            continue
-        found = finder.find(text) or finder.find(text.split()[-1])
-        if found is None:
-            raise InputError(
-                f"{file_list}: line {number}: {text.split()[-1]!r} is not found under "
-                f"{', '.join(str(r) for r in roots)}",
-                hint="point --root (or LABELS) at the folder that holds the masks",
-            )
-        out.append(found)
-    if not out:
-        raise InputError(f"{file_list}: the file list names no file")
-    return out
-
-
-class _Finder:
-    def __init__(self, roots: list[Path]) -> None:
-        self.roots = roots
-        self._index: list[dict[str, list[Path]]] | None = None
-
-    def find(self, entry: str) -> Path | None:
-        path = Path(entry)
-        if path.is_absolute() and path.is_file():
-            return path
-        parts = [p for p in path.parts if p not in (path.anchor, "", ".")]
-        has_ext = path.name.lower().endswith(MASK_EXTENSIONS)
-        for root in self.roots:
-            if has_ext or path.suffix:
-                for i in range(len(parts)):
-                    candidate = root.joinpath(*parts[i:])
-                    if candidate.is_file():
-                        return candidate
-        if has_ext or not parts:
-            return None
-        # An id (or an image path whose mask has the same stem): look it up among the masks.
-        stem = path.name.split(".")[0] if path.suffix else path.name
-        for root, index in zip(self.roots, self._indices()):
-            hits = index.get(stem, [])
-            if len(hits) > 1:
-                raise InputError(
-                    f"{entry!r} matches several masks under {root}: {hits[0]} and {hits[1]}",
-                    hint="point --root at the one folder that holds the masks (e.g. VOC2012/SegmentationClass)",
-                )
-            if hits:
-                return hits[0]
-        return None
-
-    def _indices(self) -> list[dict[str, list[Path]]]:
-        if self._index is None:
-            self._index = []
-            for root in self.roots:
-                index: dict[str, list[Path]] = {}
-                for p in sorted(root.rglob("*")):
-                    name = p.name.lower()
-                    if name.endswith(MASK_EXTENSIONS) and p.is_file():
-                        stem = p.name[: -len(".nii.gz")] if name.endswith(".nii.gz") else p.stem
-                        index.setdefault(stem, []).append(p)
-                self._index.append(index)
-        return self._index
 
 
 # ---------------------------------------------------------------------------------- sample targets

@@ -15,7 +15,7 @@ from typing import Protocol
 
 from .counts import Counts
 from .errors import InputError, OptionsError, reader_boundary
-from .readers import READERS, ReaderInfo, resolve_for
+from .readers._legacy import READERS, ReaderInfo, resolve_for
 from .spec import InputSpec
 
 
@@ -35,7 +35,7 @@ def expand_paths(paths: str | Path | Sequence[str | Path], spec: InputSpec) -> l
     if isinstance(paths, (str, Path)):
         paths = [paths]
     if spec.file_list is not None:
-        from .readers.masks import files_from_list
+        from .inputs import files_from_list
 
         return files_from_list(paths, spec)
     if spec.root is not None:
