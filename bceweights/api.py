@@ -5,81 +5,20 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from contextlib import AbstractContextManager, nullcontext
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-
-import numpy as np
 
 from . import __version__
 from .counts import Counts
 from .engines import ProgressSink, count_paths
+from .result import Result
 from .spec import InputSpec
-from .weights import WeightOptions, Weights, compute_weights
+from .weights import WeightOptions, compute_weights
 
 if TYPE_CHECKING:
     from .sampling import SampleOptions
     from .validate import ValidationReport
-
-
-@dataclass
-class Result:
-    """Counts, the weights computed from them, and what produced them."""
-
-    counts: Counts
-    weights: Weights
-    meta: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def classes(self) -> list[str]:
-        return self.counts.classes
-
-    @property
-    def spatial_ndim(self) -> int:
-        return self.counts.spatial_ndim
-
-    def weight_shape(self, *, flat: bool = False) -> list[int]:
-        """``[C]`` for tables and arrays (or ``flat``), ``[C, 1, 1]`` for 2-D masks, ``[C, 1, 1, 1]`` for
-        3-D volumes: the shape that broadcasts over a channels-first target."""
-        c = self.counts.num_classes
-        return [c] if flat or not self.spatial_ndim else [c] + [1] * self.spatial_ndim
-
-    def payload(self, *, flat: bool = False) -> dict[str, Any]:
-        """The ``.pt`` dict (see :mod:`bceweights.io` for the contract)."""
-        import torch
-
-        shape = self.weight_shape(flat=flat)
-        counts = self.counts
-        out: dict[str, Any] = {
-            "classes": list(counts.classes),
-            "pos_count": torch.tensor(counts.pos, dtype=torch.float64),
-            "neg_count": torch.tensor(counts.neg, dtype=torch.float64),
-            "pos_weight": torch.tensor(self.weights.pos_weight, dtype=torch.float32).reshape(shape),
-            "class_weight": torch.tensor(self.weights.class_weight, dtype=torch.float32).reshape(shape),
-        }
-        if counts.image_count is not None:
-            out["image_count"] = torch.tensor(counts.image_count, dtype=torch.int64)
-        if counts.cooccurrence is not None:
-            out["cooccurrence"] = torch.tensor(counts.cooccurrence, dtype=torch.float64)
-        meta = dict(self.meta)
-        # The report shows the saved weight shape; `bceweights report` reads it back from here.
-        meta["flat"] = bool(flat or meta.get("flat"))
-        meta["counts"] = {k: v for k, v in counts.to_dict().items() if k != "cooccurrence"}
-        meta["weights"] = {
-            **self.weights.options.describe(),
-            "shape": shape,
-            "zero_positive_classes": list(self.weights.zero_positive),
-            "rare_classes": list(self.weights.rare),
-            "zero_negative_classes": list(self.weights.zero_negative),
-            "warnings": list(self.weights.warnings),
-        }
-        out["meta"] = meta
-        return out
-
-    def save(self, path: str | Path, *, flat: bool = False) -> Path:
-        from .io import save
-
-        return save(self.payload(flat=flat), path)
 
 
 def count(
@@ -138,31 +77,6 @@ def compute(
         "engine": engine,
         "seconds": round(time.perf_counter() - started, 3),
     }
-    return Result(counts, weights, meta)
-
-
-def result_from_payload(data: dict[str, Any]) -> Result:
-    """Rebuild a :class:`Result` from a loaded ``.pt`` (no data is re-read)."""
-    meta = dict(data["meta"])
-    counts_dict = dict(meta.pop("counts", {}))
-    if not counts_dict:
-        counts_dict = {"classes": data["classes"], "pos": data["pos_count"].tolist(),
-                       "neg": data["neg_count"].tolist()}
-    if "cooccurrence" in data:
-        counts_dict["cooccurrence"] = data["cooccurrence"].tolist()
-    counts = Counts.from_dict(counts_dict)
-    info = meta.pop("weights", {})
-    # meta["weights"] holds WeightOptions.describe() and more; an older file lacks the newer options.
-    options = WeightOptions(**{f.name: info[f.name] for f in fields(WeightOptions) if f.name in info})
-    weights = Weights(
-        pos_weight=np.asarray(data["pos_weight"].reshape(-1).tolist(), dtype=np.float64),
-        class_weight=np.asarray(data["class_weight"].reshape(-1).tolist(), dtype=np.float64),
-        options=options,
-        zero_positive=list(info.get("zero_positive_classes", [])),
-        zero_negative=list(info.get("zero_negative_classes", [])),
-        warnings=list(info.get("warnings", [])),
-        rare=list(info.get("rare_classes", [])),
-    )
     return Result(counts, weights, meta)
 
 
@@ -298,7 +212,7 @@ def run_report(weights: str | Path, files: ReportFiles | None = None) -> Job:
 
     files = files or ReportFiles()
     files.check()
-    result = result_from_payload(io.load(weights))
+    result = Result.from_payload(io.load(weights))
     doc = _build_report(result, weights)
     return Job(result, doc, Path(weights), written=files.write(doc, result.counts))
 
@@ -310,3 +224,8 @@ def _build_report(result: Result, weights: str | Path | None, checks=None) -> di
     if checks is not None:
         doc["validation"] = checks.to_dict()
     return doc
+
+
+def result_from_payload(data: dict[str, Any]) -> Result:
+    """Rebuild a :class:`Result` from a loaded ``.pt`` (no data is re-read)."""
+    return Result.from_payload(data)

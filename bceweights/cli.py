@@ -15,7 +15,7 @@ from typing import Annotated, Any, Optional
 import typer
 
 from . import __version__
-from .errors import BceWeightsError
+from .errors import BceWeightsError, UsageError
 from .report import SORT_KEYS
 
 
@@ -105,11 +105,11 @@ def _stdout_console():
     return Console(highlight=False)
 
 
-def fail(message: str) -> None:
-    """One line on stderr, exit code 1."""
+def fail(message: str, code: int = 1) -> None:
+    """One line on stderr, exit ``code`` (1: bad data or a failed check; 2: a usage mistake)."""
     message = " ".join(message.split())  # one line, whatever a library put in the message
     _stderr_console().print(f"Error: {message}", markup=False, soft_wrap=True)
-    raise typer.Exit(1)
+    raise typer.Exit(code)
 
 
 def handle_errors(func: Callable[..., Any]) -> Callable[..., Any]:
@@ -123,7 +123,7 @@ def handle_errors(func: Callable[..., Any]) -> Callable[..., Any]:
         except BceWeightsError as exc:
             if _debug_enabled():
                 raise
-            fail(str(exc))
+            fail(str(exc), 2 if isinstance(exc, UsageError) else 1)
         except KeyboardInterrupt:
             _stderr_console().print("Interrupted: no partial file was written; files being written "
                                     "were left as they were.", markup=False, soft_wrap=True)

@@ -193,9 +193,9 @@ def _payload_of(obj, flat: bool | None = None) -> tuple[dict[str, Any], Counts |
 
 
 def _counts_from_payload(payload: dict[str, Any]) -> Counts:
-    from .api import result_from_payload
+    from .payload import decode
 
-    return result_from_payload(payload).counts
+    return decode(payload).counts
 
 
 # ------------------------------------------------------------------------------------ target batches

@@ -159,8 +159,9 @@ def detect_label_columns(
     if src.parquet:
         import pyarrow.parquet as pq
 
-        pf = pq.ParquetFile(src.path)
-        sample = next(pf.iter_batches(batch_size=1 << 14, columns=candidates), None)
+        with source.parquet_errors(src.path):
+            pf = pq.ParquetFile(src.path)
+            sample = next(pf.iter_batches(batch_size=1 << 14, columns=candidates), None)
         if sample is None:
             raise InputError(f"{src.path}: the table has a header but no rows")
     else:

@@ -97,13 +97,14 @@ class TableSource:
         if self.parquet:
             import pyarrow.parquet as pq
 
-            pf = pq.ParquetFile(self.path)
-            total_rows = max(pf.metadata.num_rows, 1)
-            done = 0
-            for batch in pf.iter_batches(batch_size=1 << 16, columns=columns):
-                batch = cast_batch(batch, types, self.path)
-                done += batch.num_rows
-                yield batch, int(self.size * done / total_rows)
+            with parquet_errors(self.path):
+                pf = pq.ParquetFile(self.path)
+                total_rows = max(pf.metadata.num_rows, 1)
+                done = 0
+                for batch in pf.iter_batches(batch_size=1 << 16, columns=columns):
+                    batch = cast_batch(batch, types, self.path)
+                    done += batch.num_rows
+                    yield batch, int(self.size * done / total_rows)
             return
         # Arrow's streaming reader parses on one core; ``read_csv`` on a chunk of whole lines parses
         # its blocks on all cores, and a chunk is all that is held (see benchmarks/RESULTS.md).
@@ -312,6 +313,17 @@ def guess_delimiter(path: Path, head: str) -> str:
         if score > best_score:
             best, best_score = delim, score
     return best
+
+
+@contextlib.contextmanager
+def parquet_errors(path: Path) -> Iterator[None]:
+    """A Parquet file that pyarrow cannot decode (cut, corrupt pages) as one error naming it."""
+    try:
+        yield
+    except (pa.ArrowException, OSError) as exc:
+        message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise InputError(f"{path}: cannot read the Parquet file ({message})",
+                         hint="check that the file is complete; download or copy it again") from None
 
 
 def cast_batch(batch: pa.RecordBatch, types: dict[str, pa.DataType], path: Path) -> pa.RecordBatch:
@@ -528,10 +540,11 @@ class ParquetSlice(PartSource):
     def _read(self, columns, types, block_size):
         import pyarrow.parquet as pq
 
-        pf = pq.ParquetFile(self.path)
-        for batch in pf.iter_batches(batch_size=1 << 16, row_groups=list(range(self.start, self.stop)),
-                                     columns=columns):
-            yield cast_batch(batch, types, self.path), 0
+        with parquet_errors(self.path):
+            pf = pq.ParquetFile(self.path)
+            for batch in pf.iter_batches(batch_size=1 << 16, row_groups=list(range(self.start, self.stop)),
+                                         columns=columns):
+                yield cast_batch(batch, types, self.path), 0
 
 
 def byte_blocks(src: TableSource, block: int) -> list[tuple[int, int, int]] | None:
