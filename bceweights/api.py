@@ -11,7 +11,8 @@ from typing import TYPE_CHECKING, Any
 
 from . import __version__
 from .counts import Counts
-from .engines import ProgressSink, count_paths
+from .engines import ProgressSink, Tally, count_paths
+from .outputs import ReportFiles
 from .result import Result
 from .spec import InputSpec
 from .weights import WeightOptions, compute_weights
@@ -63,58 +64,58 @@ def compute(
     **options: Any,
 ) -> Result:
     """Count the labels and compute ``pos_weight`` and class weights: the whole ``compute`` job."""
+    return _compute(paths, _spec(spec, options), weight_options, progress=progress, engine=engine,
+                    scheduler=scheduler)[0]
+
+
+def _compute(paths, spec: InputSpec, weight_options: WeightOptions | None, *, progress, engine: str,
+             scheduler) -> tuple[Result, Tally]:
+    """The result, and the tally behind it (what the checks and the per-sample pass read with)."""
     started = time.perf_counter()
-    spec = _spec(spec, options)
     tally = count_paths(paths, spec, progress=progress, engine=engine, scheduler=scheduler)
-    counts, files, kind = tally.counts, tally.files, tally.kind
+    counts = tally.counts
     weights = compute_weights(counts, weight_options)
     meta = {
         "bceweights_version": __version__,
-        "inputs": [str(p) for p in files],
-        "kind": kind,
+        "inputs": [str(p) for p in tally.files],
+        "kind": tally.kind,
         "samples": int(counts.samples),
         "options": spec.describe(),
         "engine": engine,
         "seconds": round(time.perf_counter() - started, 3),
     }
-    return Result(counts, weights, meta)
+    return Result(counts, weights, meta), tally
+
+
+def check_result(result: Result, tally: Tally, *, device: str = "cpu",
+                 flat: bool | None = None) -> ValidationReport:
+    """The loss checks for a freshly computed result, on a real target batch of the labels counted
+    (what ``compute`` runs before saving)."""
+    from .targets import sample_targets
+    from .validate import resolve_device, validate
+
+    device = resolve_device(device)
+    batch = sample_targets(tally, classes=result.counts.classes)
+    return validate(result, batch, result.counts, device=device, flat=flat)
+
+
+def validate_paths(weights: str | Path, labels: str | Path | Sequence[str | Path], spec: InputSpec | None = None,
+                   *, device: str = "cpu", progress: ProgressSink | None = None, engine: str = "local",
+                   scheduler: str | None = None) -> ValidationReport:
+    """``bceweights validate``: load a ``.pt`` (``weights_only=True``), count the labels again and run
+    every check against them."""
+    from . import io
+    from .targets import sample_targets
+    from .validate import resolve_device, validate
+
+    device = resolve_device(device)
+    payload = io.load(weights)
+    tally = count_paths(labels, spec or InputSpec(), progress=progress, engine=engine, scheduler=scheduler)
+    batch = sample_targets(tally, classes=tally.counts.classes)
+    return validate(payload, batch, tally.counts, device=device)
 
 
 # ------------------------------------------------------------------------------------------------- jobs
-
-
-@dataclass(frozen=True)
-class ReportFiles:
-    """The report files to write, each optional, and the class-table order they (and the printed
-    table) use. ``json="-"`` writes the JSON to stdout."""
-
-    json: str | Path | None = None
-    markdown: str | Path | None = None
-    csv: str | Path | None = None
-    plot: str | Path | None = None
-    cooccurrence: str | Path | None = None
-    sort: str | None = None
-    top: int | None = None
-
-    @property
-    def json_to_stdout(self) -> bool:
-        return self.json == "-"
-
-    def check(self) -> None:
-        """Fail before a long scan: unwritable paths, an unknown plot format, matplotlib missing."""
-        from . import report
-
-        report.check_outputs(json_out=self.json, markdown=self.markdown, csv_out=self.csv, plot=self.plot,
-                             cooccurrence=self.cooccurrence)
-
-    def write(self, doc: dict[str, Any], counts: Counts) -> list[Path]:
-        """Write every file asked for, each atomically; returns their paths (stdout is not one)."""
-        from . import report
-
-        report.write_outputs(doc, counts, json_out=self.json, markdown=self.markdown, csv_out=self.csv,
-                             plot=self.plot, cooccurrence=self.cooccurrence, sort=self.sort, top=self.top)
-        paths = (self.cooccurrence, self.json, self.markdown, self.csv, self.plot)
-        return [Path(p) for p in paths if p is not None and p != "-"]
 
 
 @dataclass
@@ -184,14 +185,12 @@ def run_compute(
     # anything is printed, and with --json - the JSON goes to stdout, where a live display redirects.
     display = progress if isinstance(progress, AbstractContextManager) else nullcontext(progress)
     with display as sink:
-        result = compute(paths, spec, weight_options, progress=sink, engine=engine, scheduler=scheduler)
+        result, tally = _compute(paths, spec, weight_options, progress=sink, engine=engine, scheduler=scheduler)
     if flat:
         result.meta["flat"] = True  # the report shows the saved shape
     checks = None
     if validate:
-        from .validate import check_result
-
-        checks = check_result(result, paths, spec, device=device, flat=flat)
+        checks = check_result(result, tally, device=device, flat=flat)
     saved = checks is None or checks.passed  # a failed check leaves no .pt behind
     written: list[Path] = []
     if saved:
@@ -199,7 +198,7 @@ def run_compute(
         if sample_weights is not None:
             from .sampling import sample_weights as weigh_samples
 
-            rows = weigh_samples(paths, spec, result.counts, result.weights.options, sample_options)
+            rows = weigh_samples(paths, spec, result.counts, result.weights.options, sample_options, tally=tally)
             written.append(rows.save(sample_weights))
     doc = _build_report(result, output if saved else None, checks)
     return Job(result, doc, output, checks, written + files.write(doc, result.counts))

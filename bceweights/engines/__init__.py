@@ -52,6 +52,7 @@ class Tally:
     files: list[Path]
     kind: str
     groups: list[CountedGroup]
+    spec: InputSpec
 
     def group_of(self, path: Path) -> CountedGroup:
         for group in self.groups:
@@ -94,7 +95,7 @@ def count_paths(
         counted.append(CountedGroup(group.reader, group.files, done.spec))
         total = done.counts if total is None else total.merge(done.counts)
     assert total is not None
-    return Tally(_some_samples(total, spec, files), files, groups[0].reader.kind, counted)
+    return Tally(_some_samples(total, spec, files), files, groups[0].reader.kind, counted, spec)
 
 
 def _legacy(paths, spec, **kwargs) -> Tally | None:
@@ -106,7 +107,7 @@ def _legacy(paths, spec, **kwargs) -> Tally | None:
     if all(old.resolve_for(f, spec).name in readers.readers() for f in files):
         return None
     counts, files, kind = _legacy_engine.count_paths(files if spec.file_list is None else paths, spec, **kwargs)
-    return Tally(counts, files, kind, [])
+    return Tally(counts, files, kind, [], spec)
 
 
 def _some_samples(counts: Counts, spec: InputSpec, files: Sequence[Path]) -> Counts:
