@@ -121,21 +121,3 @@ def _some_samples(counts: Counts, spec: InputSpec, files: Sequence[Path]) -> Cou
         raise InputError(f"{inputs}: {wanted} matched no row, so there is nothing to count",
                          hint="the match is exact and case-sensitive: check the value in the file")
     raise InputError(f"{inputs}: no sample to count")
-
-
-def add_partials(partials) -> Any:
-    """The sum of partials in order (None: a partition without samples); None when all are None."""
-    total = None
-    for partial in partials:
-        if partial is None:
-            continue
-        total = partial if total is None else total.merge(partial)
-    return total
-
-
-def finish(reader: Reader, partial: Any, spec: InputSpec, files: Sequence[Path]):
-    """The reader's finish on the sum of every partition (an input set without any sample is an error)."""
-    if partial is None:
-        inputs = str(files[0]) if len(files) == 1 else f"{len(files)} files"
-        raise InputError(f"{inputs}: no sample to count")
-    return reader.finish(partial, spec)

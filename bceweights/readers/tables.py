@@ -30,7 +30,4 @@ def row_ids(path: Path, spec: InputSpec, id_column: str | None = "auto") -> tupl
     return ids(src, settle(src, spec), id_column)
 
 
-def release_heap() -> None:
-    from ..engines.local import _release_heap
-
-    _release_heap()
+from ..memory import release_heap  # noqa: E402,F401
