@@ -192,3 +192,12 @@ def test_the_private_name_check_finds_both_forms():
         "bceweights.api:3 uses bceweights.tables.layout._bits",
     ]
     assert _private_uses("bceweights.tables.reader", {"bceweights.tables"}, source) == []
+
+
+def test_builtin_readers_are_registered_as_entry_points():
+    import tomllib
+
+    from bceweights import readers
+
+    project = tomllib.loads((PACKAGE.parent / "pyproject.toml").read_text())
+    assert project["project"]["entry-points"]["bceweights.readers"] == readers.BUILTIN
