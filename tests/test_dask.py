@@ -10,10 +10,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bceweights import api, partitions
-from bceweights.counts import merge_all
+from bceweights import api, partitions, readers
 from bceweights._legacy_engine import expand_paths, group_by_reader
+from bceweights.counts import merge_all
+from bceweights.engines import dask as dask_engine
 from bceweights.errors import BceWeightsError, InputError
+from bceweights.readers.base import PlanHints
 from bceweights.spec import InputSpec
 
 distributed = pytest.importorskip("distributed")
@@ -35,6 +37,8 @@ def small_blocks(monkeypatch):
     monkeypatch.setattr(partitions, "MIN_BLOCK", 2000)
     monkeypatch.setattr(partitions, "MAX_BLOCK", 2000)
     monkeypatch.setattr(partitions, "MAX_FILES", 2)
+    monkeypatch.setattr(dask_engine, "MIN_BLOCK", 2000)
+    monkeypatch.setattr(dask_engine, "MAX_BLOCK", 2000)
 
 
 def _plan(path, spec=None):
@@ -183,8 +187,10 @@ def test_arrays_in_runs_of_samples_equal_local(tmp_path, client, small_blocks):
     np.save(tmp_path / "a.npy", big)
     for i in range(2):
         np.save(tmp_path / f"b{i}.npy", (rng.random((100, 4)) < 0.3).astype(np.uint8))
-    parts = _plan(tmp_path)
-    assert [type(p).__name__ for p in parts].count("ArrayRows") > 3
+    files = sorted(tmp_path.glob("*.npy"))
+    hints = PlanHints(split=True, block=dask_engine.block_size(sum(f.stat().st_size for f in files), 2))
+    parts = readers.get("npy").plan(files, InputSpec(), hints).partitions
+    assert sum(p.part is not None for p in parts) > 3  # runs of samples of a.npy
     local = api.compute(tmp_path)
     assert local.counts.samples == 3200
     assert_same(local, api.compute(tmp_path, engine="dask", scheduler=client))

@@ -289,6 +289,26 @@ class Reader:
         return f"<{type(self).__name__} {self.name!r}>"
 
 
+def read_classes_file(path: Path | str) -> list[str]:
+    """The class names of a ``--classes-file``, one a line (blank lines skipped). A problem with it is
+    an error naming the classes file, not the label file it names the classes of."""
+    from ..errors import InputError
+
+    try:
+        names = [ln.strip() for ln in Path(path).read_text(encoding="utf-8").splitlines()]
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(f"{path}: cannot read the classes file ({exc})") from None
+    names = [n for n in names if n]
+    if not names:
+        raise InputError(f"{path}: the classes file lists no class")
+    seen: set[str] = set()
+    for name in names:
+        if name in seen:
+            raise InputError(f"{path}: the classes file names {name!r} twice")
+        seen.add(name)
+    return names
+
+
 def _dense(labels: Any, num_classes: int):
     """A batch's labels as a dense ``[n, C]`` array (sparse rows expanded; only for small samples)."""
     to_dense = getattr(labels, "to_dense", None)
