@@ -53,6 +53,10 @@ class ArffReader(MultiHotReader):
                 return 0.9 if line.lower().startswith("@relation") else 0.0
         return 0.0
 
+    def classes(self, path: Path, spec: InputSpec) -> list[str]:
+        header, columns, _ = label_columns(Path(path), spec)
+        return [header.names[i] for i in columns]
+
     def rows(self, path: Path, spec: InputSpec, *, classes: Sequence[str] | None = None,
              id_column: str | None = None) -> Iterator[LabelBatch]:
         """The label columns of an ARFF file as batches ``[n, C]`` in row order (ARFF rows have no

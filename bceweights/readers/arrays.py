@@ -75,9 +75,14 @@ class MultiHotReader(Reader):
 
     def plan(self, files: Sequence[Path], spec: InputSpec, hints: PlanHints) -> Plan:
         """One partition per file locally; for Dask, a large file in runs of samples (where the format
-        allows) and consecutive small files grouped up to ``hints.block`` bytes, in input order."""
+        allows) and consecutive small files grouped up to ``hints.block`` bytes, in input order.
+
+        Locally the partials are added file by file, so a file whose classes differ is named against
+        the first file. A Dask partition is added in a tree, so each one gets the first file's classes
+        (its ``context``) to check its own files against: the error is then the local one."""
         if not hints.split:
             return super().plan(files, spec, hints)
+        first = (str(files[0]), self.classes(Path(files[0]), spec)) if len(files) > 1 else None
         out: list[Partition] = []
         small: list[str] = []
         size = 0
@@ -85,7 +90,7 @@ class MultiHotReader(Reader):
         def flush() -> None:
             nonlocal small, size
             if small:
-                out.append(Partition(self.name, tuple(small), size=size))
+                out.append(Partition(self.name, tuple(small), size=size, context=first))
             small, size = [], 0
 
         for path in map(Path, files):
@@ -101,10 +106,16 @@ class MultiHotReader(Reader):
             samples = runs[-1][1]
             for number, (start, stop) in enumerate(runs):
                 out.append(Partition(self.name, (str(path),), size=round(nbytes * (stop - start) / samples),
-                                     part=(start, stop),
+                                     part=(start, stop), context=first,
                                      label=f"block {number + 1} of {len(runs)}: samples {start + 1}-{stop}"))
         flush()
         return Plan(out, spec)
+
+    def classes(self, path: Path, spec: InputSpec) -> list[str]:
+        """The class names of ``path``, as its rows will name them (by default from its first batch)."""
+        for batch in self.rows(path, spec):
+            return list(batch.classes)
+        raise InputError(f"{path}: holds no sample")
 
     def runs(self, path: Path, spec: InputSpec, block: int) -> list[tuple[int, int]] | None:
         """``(start, stop)`` runs of samples of ``path``, about ``block`` bytes each, or None to read it
@@ -117,16 +128,17 @@ class MultiHotReader(Reader):
 
     def count(self, partition: Partition, spec: InputSpec, progress: Progress | None = None) -> SameClasses:
         """The counts of the partition's files (or run of samples); a file whose classes differ from
-        the first one's is an error."""
+        the first one's (the first of the whole set where the plan says, see :meth:`plan`) is an error."""
         total: Counts | None = None
         first: str | None = None
+        expected = partition.context
         with _Halves(spec.worker_count()) as halves:
             for path in map(Path, partition.paths):
                 if partition.part is None:
                     batches = self.rows(path, spec)
                 else:
                     batches = self.run_rows(path, spec, tuple(partition.part))
-                counts = _count_file(path, spec, progress, batches, halves)
+                counts = _count_file(path, spec, progress, batches, halves, expected)
                 if total is None:
                     total, first = counts, str(path)
                 else:
@@ -145,6 +157,10 @@ class _ArrayFileReader(MultiHotReader):
 
     def open(self, path: Path, spec: InputSpec) -> _Source:
         raise NotImplementedError
+
+    def classes(self, path: Path, spec: InputSpec) -> list[str]:
+        source = _opened(self, Path(path), spec)  # a header, a memory map: no sample is read
+        return _names(Path(path), spec, source.names, source.num_classes)
 
     def rows(self, path: Path, spec: InputSpec, *, classes: Sequence[str] | None = None,
              id_column: str | None = None) -> Iterator[LabelBatch]:
@@ -175,6 +191,9 @@ class NpyReader(_ArrayFileReader):
             raise UsageError(f"--key {spec.key}: a .npy file holds one array; --key is for .npz and .pt")
         with reader_boundary(path, "the .npy file"):
             array = np.load(path, mmap_mode="r", allow_pickle=False)
+        if not isinstance(array, np.ndarray):  # np.load opens a zip too, as an NpzFile
+            array.close()
+            raise InputError(f"{path}: is an .npz archive, not an .npy array", hint="pass --format npz")
         return _ArraySource(path, array, spec)
 
     def runs(self, path: Path, spec: InputSpec, block: int) -> list[tuple[int, int]] | None:
@@ -254,13 +273,16 @@ def _size(path: Path) -> int:
 
 
 def _count_file(path: Path, spec: InputSpec, progress: Progress | None, batches: Iterator[LabelBatch],
-                halves: _Halves) -> Counts:
+                halves: _Halves, expected: tuple[str, list[str]] | None = None) -> Counts:
+    """The counts of one file; ``expected``: (first file, its classes), which this file must have."""
     counts: Counts | None = None
     helper: Counts | None = None
     reported = 0
     for batch in batches:
         if counts is None:
             counts, helper = Counts(batch.classes), Counts(batch.classes)
+            if expected is not None:
+                merge_same_classes(Counts(expected[1]), counts, path=path, first=expected[0], kind="array")
             if spec.cooccurrence and len(batch.classes) <= MAX_COOCCURRENCE_CLASSES:
                 counts.track_cooccurrence()
                 helper.track_cooccurrence()
@@ -501,18 +523,6 @@ class _TensorSource(_Source):
             yield block.numpy()
 
 
-def _open(path: Path, spec: InputSpec) -> _Source:
-    """The source of an array file, read by the reader its name (or ``--format``) points to."""
-    fmt = (spec.format or "").lower()
-    if fmt not in _BY_FORMAT:
-        name = path.name.lower()
-        fmt = "npz" if name.endswith(".npz") else "pt" if name.endswith((".pt", ".pth")) else "npy"
-    return _opened(_BY_FORMAT[fmt], path, spec)
-
-
-_BY_FORMAT: dict[str, _ArrayFileReader] = {r.name: r for r in (NpyReader(), NpzReader(), PtReader())}
-
-
 def _pick_key(path: Path, keys: list[str], key: str | None, what: str) -> str:
     candidates = [k for k in keys if k not in NAME_KEYS]
     if key is not None:
@@ -563,29 +573,36 @@ def _open_pt(path: Path, spec: InputSpec) -> _Source:
     torch = require("torch", feature=".pt arrays")
     import pickle
 
-    with reader_boundary(path, "the .pt file"):
+    with reader_boundary(path, "the .pt file"), open(path, "rb") as fh:
+        magic = fh.read(2)
+    if magic != b"PK" and magic[:1] != b"\x80":
+        raise InputError(f"{path}: cannot read the .pt file (neither a zip archive nor a pickle, which "
+                         "torch.save writes)", hint="is it a label file of another format? pass --format")
+    try:
         try:
-            try:
-                obj = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
-            except RuntimeError:
-                # Files in the legacy (non-zip) format cannot be memory-mapped.
-                obj = torch.load(path, map_location="cpu", weights_only=True)
-        except pickle.UnpicklingError as exc:
-            raise InputError(f"{path}: holds objects that torch.load(weights_only=True) refuses ({exc})",
-                             hint="save plain tensors (torch.save(labels_tensor, path))") from None
-        except RuntimeError as exc:
-            # torch's decoder reports a damaged archive so (a truncated file, a bad zip record).
-            raise InputError(f"{path}: cannot read the .pt file (RuntimeError: {describe(exc)})",
-                             hint="check that the file is complete and in the expected format") from exc
+            obj = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+        except RuntimeError:
+            # Files in the legacy (non-zip) format cannot be memory-mapped.
+            obj = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:
+        raise InputError(f"{path}: holds objects that torch.load(weights_only=True) refuses ({exc})",
+                         hint="save plain tensors (torch.save(labels_tensor, path))") from None
+    except MemoryError:
+        raise
+    except Exception as exc:
+        # torch's decoder reports a damaged or foreign file in many types (RuntimeError for a truncated
+        # archive, KeyError for text): all mean the same to the user.
+        raise InputError(f"{path}: cannot read the .pt file ({type(exc).__name__}: {describe(exc)})",
+                         hint="check that the file is complete and in the expected format") from exc
     names: list[str] | None = None
     if isinstance(obj, dict):
-        keys = [str(k) for k in obj if isinstance(obj[k], torch.Tensor)]
-        key = _pick_key(path, keys, spec.key, "tensor")
+        tensors = {str(k): k for k in obj if isinstance(obj[k], torch.Tensor)}  # keys may be ints
+        key = _pick_key(path, list(tensors), spec.key, "tensor")
         for name_key in NAME_KEYS:
             value = obj.get(name_key)
             if isinstance(value, (list, tuple)) and all(isinstance(v, str) for v in value):
                 names = list(value)
-        obj = obj[key]
+        obj = obj[tensors[key]]
     elif spec.key is not None:
         raise OptionsError(f"--key {spec.key}: {path} holds a single tensor, not a dict")
     if not isinstance(obj, torch.Tensor):
@@ -597,10 +614,12 @@ def _open_pt(path: Path, spec: InputSpec) -> _Source:
 
 
 def iter_label_batches(path: Path, spec: InputSpec, classes: list[str] | None = None) -> Iterator[LabelBatch]:
-    """The rows of an array file (:meth:`_ArrayFileReader.rows`), for ``validate`` and ``sampling``
-    until they ask the reader themselves."""
+    """The rows of an array file, read by the reader the count chose (:meth:`_ArrayFileReader.rows`),
+    for ``validate`` and ``sampling`` until they ask the reader themselves."""
+    from . import resolve
+
     path = Path(path)
-    return _batches(path, spec, _open(path, spec), classes)
+    return resolve(path, spec).rows(path, spec, classes=classes)
 
 
 def sample_targets(files: Sequence[Path], spec: InputSpec, limit: int, *,
