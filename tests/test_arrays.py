@@ -555,3 +555,32 @@ def test_an_arff_row_csv_cannot_split_is_one_error_naming_the_line(tmp_path):
     (tmp_path / "t.arff").write_text(DENSE.replace("'x',1,5,1,0", f"{long},1,5,1,0"))
     with pytest.raises(InputError, match=r"t.arff: line 13: cannot read the row \(field larger than field limit"):
         api.count(tmp_path / "t.arff", label_attributes=("la",))
+
+
+@pytest.mark.parametrize("fmt", ["npy", "arff"])
+def test_progress_adds_up_to_the_bytes_of_the_files(tmp_path, fmt, monkeypatch):
+    monkeypatch.setattr(arrays, "CHUNK_ELEMENTS", 60)  # many batches
+
+    class Sink:
+        def start(self, total, unit, description):
+            self.total, self.unit, self.done = total, unit, 0
+
+        def advance(self, amount, **fields):
+            self.done += amount
+
+    folder_a, folder_b = tmp_path / "a", tmp_path / "b"
+    folder_a.mkdir(), folder_b.mkdir()
+    paths = [_one_file(folder_a, fmt, multi_hot(500, 3)), _one_file(folder_b, fmt, multi_hot(300, 3))]
+    sink = Sink()
+    api.count(paths, progress=sink, label_attributes=("c0", "c1", "c2") if fmt == "arff" else None)
+    assert sink.unit == "bytes" and sink.done == sink.total == sum(p.stat().st_size for p in paths)
+
+
+@pytest.mark.parametrize("fmt", ["npy", "arff"])
+def test_the_checks_sample_of_a_reader_is_its_first_rows(tmp_path, fmt):
+    y = np.array([[1, 0, 1], [0, 0, 1], [1, 1, 0], [0, 1, 1]], dtype=np.int8)
+    path = _one_file(tmp_path, fmt, y)
+    sample = readers.get(fmt).sample_targets([path], InputSpec(), limit=3)
+    assert sample.values.dtype == np.float32 and sample.values.tolist() == y[:3].tolist()
+    assert sample.classes == ([f"c{j}" for j in range(3)] if fmt == "arff" else ["0", "1", "2"])
+    assert sample.source == f"first 3 rows of {path}"
