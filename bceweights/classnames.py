@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .errors import InputError, OptionsError
+from .errors import InputError
 
 
 def read_classes_file(path: str | Path) -> list[str]:
@@ -19,9 +19,9 @@ def read_classes_file(path: str | Path) -> list[str]:
     if not names:
         raise InputError(f"{path}: the classes file lists no class")
     seen: set[str] = set()
-    for number, name in enumerate(names, start=1):
+    for name in names:
         if name in seen:
-            raise OptionsError(f"{path}: the classes file names '{name}' twice (the second time on its "
-                               f"non-blank line {number})", hint="every class needs one name of its own")
+            raise InputError(f"{path}: the classes file names '{name}' twice",
+                             hint="every class needs a name of its own")
         seen.add(name)
     return names

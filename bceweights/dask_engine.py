@@ -136,9 +136,7 @@ def run(client: Any, work: Plan, spec: InputSpec, *, progress=None) -> Counts:
 
 
 def _strict_columns(info: ReaderInfo, spec: InputSpec) -> str | None:
-    """The kind of input whose parts must all have the same classes (wide tables, arrays), or None."""
-    if info.kind == "array":
-        return "array"
+    """The kind of input whose parts must all have the same classes (wide tables), or None."""
     if info.kind != "table":
         return None
     from .readers import tables

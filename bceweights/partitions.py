@@ -11,8 +11,10 @@ ints, pickled to a worker), reads only its own part of the data, and returns a :
   on the driver from the file's head, exactly as the local engine does, so every block counts the same
   columns. Compressed files cannot be split: one partition per file.
 * **Parquet files**: runs of row groups.
-* **Smaller table files, masks, arrays**: groups of whole files, counted by the reader's own ``count``.
-* **Large ``.npy`` arrays**: runs of samples along the first axis, read from a memory map.
+* **Smaller table files, masks**: groups of whole files, counted by the reader's own ``count``.
+
+Arrays and ARFF are under the reader contract: their readers plan their own partitions
+(``readers.arrays``).
 """
 
 from __future__ import annotations
@@ -206,33 +208,6 @@ class _Range:
         self.closed = True
 
 
-@dataclass(frozen=True)
-class ArrayRows(Partition):
-    """Samples ``[start, stop)`` (along the first axis) of one memory-mapped ``.npy`` array."""
-
-    start: int = 0
-    stop: int = 0
-    number: int = 0
-    of: int = 1
-    is_slice = True
-
-    def run(self) -> Counts:
-        from .readers import arrays
-
-        return arrays.count_batches([Path(self.paths[0])], self.spec, None, self._batches)
-
-    def block(self) -> str:
-        return f"block {self.number + 1} of {self.of}: samples {self.start + 1}-{self.stop}"
-
-    def where(self) -> str:
-        return f"{self.paths[0]} ({self.block()})"
-
-    def _batches(self, path: Path, spec: InputSpec):
-        from .readers import arrays
-
-        return arrays.iter_label_batches(path, spec, samples=(self.start, self.stop))
-
-
 @functools.cache
 def _source_classes():
     """The block sources subclass the table reader's ``_Source`` (so blocks parse exactly as whole
@@ -323,8 +298,6 @@ def plan(groups: dict[ReaderInfo, list[Path]], spec: InputSpec, *, threads: int 
         out.groups.append(info)
         if info.kind == "table":
             out.partitions.extend(_plan_tables(index, info, files, worker_spec, block))
-        elif info.name == "npy":
-            out.partitions.extend(_plan_arrays(index, info, files, worker_spec, block))
         else:
             out.partitions.extend(_plan_files(index, info, files, worker_spec, block))
     return out
@@ -371,33 +344,6 @@ def _plan_tables(index: int, info: ReaderInfo, files: Sequence[Path], spec: Inpu
             yield from _plan_files(index, info, small, spec, block)
             small = []
         yield from _slices(index, src, spec, split)
-    if small:
-        yield from _plan_files(index, info, small, spec, block)
-
-
-def _plan_arrays(index: int, info: ReaderInfo, files: Sequence[Path], spec: InputSpec,
-                 block: int) -> Iterator[Partition]:
-    """Large ``.npy`` arrays in runs of samples; the rest as file groups, in input order."""
-    from .readers import arrays
-
-    small: list[Path] = []
-    for path in files:
-        size = _size(path)
-        if size <= block:
-            small.append(path)
-            continue
-        samples = arrays._open(path, spec).view.shape[0]
-        n = min(samples, math.ceil(size / block))
-        if n < 2:
-            small.append(path)
-            continue
-        if small:
-            yield from _plan_files(index, info, small, spec, block)
-            small = []
-        edges = [round(i * samples / n) for i in range(n + 1)]
-        for number in range(n):
-            yield ArrayRows(index, (str(path),), spec, round(size * (edges[number + 1] - edges[number]) / samples),
-                            start=edges[number], stop=edges[number + 1], number=number, of=n)
     if small:
         yield from _plan_files(index, info, small, spec, block)
 

@@ -14,16 +14,29 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays as np_arrays
 
-from bceweights import api
-from bceweights.errors import InputError, OptionsError
+from bceweights import api, readers
+from bceweights.engines.merge import add_partials
+from bceweights.errors import InputError, OptionsError, UsageError
+from bceweights.policy import ValuePolicy
 from bceweights.readers import arrays
-from bceweights.spec import InputSpec
+from bceweights.readers.base import PlanHints, SameClasses
+from bceweights.spec import POLICY_OPTIONS, InputSpec
 
 RNG = np.random.default_rng(11)
 
 
 def multi_hot(n=50, c=4, p=0.3, dtype=np.int8):
     return (RNG.random((n, c)) < p).astype(dtype)
+
+
+def reader_counts(name, paths, spec=None, hints=None):
+    """The counts of ``paths`` by the reader ``name`` alone: its plan, a count of every partition, the
+    partials added in order, its finish (what an engine does, without one)."""
+    spec = spec or InputSpec()
+    reader = readers.get(name)
+    plan = reader.plan([Path(p) for p in paths], spec, hints or PlanHints())
+    partials = [reader.count(part, plan.spec) for part in plan.partitions]
+    return reader.finish(add_partials(partials), plan.spec).counts
 
 
 def assert_counts(counts, y, classes=None):
@@ -99,7 +112,7 @@ def test_several_files_must_agree(tmp_path):
 def test_npy_counts_equal_brute_force(tmp_path_factory, y):
     path = tmp_path_factory.mktemp("h") / "y.npy"
     np.save(path, y)
-    assert_counts(arrays.count([path], InputSpec()), y)
+    assert_counts(reader_counts("npy", [path]), y)
 
 
 # -------------------------------------------------------------------------------------------- .npz
@@ -111,13 +124,13 @@ def test_npz_key_names_and_streaming(tmp_path, monkeypatch):
     with pytest.raises(OptionsError, match=r"several arrays \(labels, other\)"):
         api.count(tmp_path / "c.npz")
     monkeypatch.setattr(arrays, "CHUNK_ELEMENTS", 30)
-    source = arrays._open(tmp_path / "c.npz", InputSpec(key="labels"))
+    source = readers.get("npz").open(tmp_path / "c.npz", InputSpec(key="labels"))
     assert isinstance(source, arrays._NpzStream)
     assert_counts(api.count(tmp_path / "c.npz", key="labels"), y, ["a", "b", "c"])
     with pytest.raises(OptionsError, match="--key nope"):
         api.count(tmp_path / "c.npz", key="nope")
     np.savez(tmp_path / "f.npz", np.asfortranarray(y))  # one array: no --key needed; loaded whole
-    assert isinstance(arrays._open(tmp_path / "f.npz", InputSpec()), arrays._ArraySource)
+    assert isinstance(readers.get("npz").open(tmp_path / "f.npz", InputSpec()), arrays._ArraySource)
     assert_counts(api.count(tmp_path / "f.npz"), y)
 
 
@@ -297,3 +310,276 @@ def test_arff_without_its_header_points_to_the_csv_reader(tmp_path, cli):
     doc = json.loads(counted.stdout)
     assert [r["class"] for r in doc["classes"]] == ["column_3", "column_4"]
     assert [r["positives"] for r in doc["classes"]] == [2, 2]
+
+
+# ------------------------------------------------------------------------------- the reader contract
+
+
+def _one_file(folder: Path, fmt: str, y=None) -> Path:
+    """A small label file of the format ``fmt`` holding ``y`` (default: 12 samples of 3 classes)."""
+    y = multi_hot(12, 3) if y is None else y
+    if fmt == "npy":
+        np.save(folder / "y.npy", y)
+    elif fmt == "npz":
+        np.savez(folder / "y.npz", labels=y)
+    elif fmt == "pt":
+        torch.save(torch.from_numpy(np.asarray(y)), folder / "y.pt")
+    else:
+        head = ["@relation 'y: -C 3'"] + [f"@attribute c{j} {{0,1}}" for j in range(y.shape[1])] + ["@data"]
+        (folder / "y.arff").write_text("\n".join(head + [",".join(map(str, row)) for row in y]) + "\n")
+    return folder / f"y.{fmt}"
+
+
+@pytest.mark.parametrize("fmt", ["npy", "npz", "pt", "arff"])
+def test_readers_count_like_the_brute_force_by_their_own_plan(tmp_path, fmt):
+    y = multi_hot(40, 3)
+    path = _one_file(tmp_path, fmt, y)
+    counts = reader_counts(fmt, [path])
+    assert_counts(counts, y, [f"c{j}" for j in range(3)] if fmt == "arff" else ["0", "1", "2"])
+    partial = readers.get(fmt).count(readers.get(fmt).plan([path], InputSpec(), PlanHints()).partitions[0],
+                                     InputSpec())
+    assert isinstance(partial, SameClasses) and partial.kind == "array" and partial.source == str(path)
+    assert readers.get(fmt).kind == "array" and readers.resolve(path, InputSpec()).name == fmt
+
+
+def test_partitions_and_partials_pickle(tmp_path):
+    import pickle
+
+    path = _one_file(tmp_path, "npy")
+    reader = readers.get("npy")
+    (part,) = reader.plan([path], InputSpec(), PlanHints()).partitions
+    partial = reader.count(pickle.loads(pickle.dumps(part)), InputSpec())
+    again = pickle.loads(pickle.dumps(partial))
+    assert again.counts.to_dict() == partial.counts.to_dict() and again.source == partial.source
+
+
+def test_files_with_other_classes_fail_in_the_merge_with_todays_message(tmp_path):
+    np.save(tmp_path / "a.npy", multi_hot(10, 3))
+    np.save(tmp_path / "b.npy", multi_hot(10, 3))
+    np.save(tmp_path / "c.npy", multi_hot(5, 4))
+    with pytest.raises(InputError) as local:
+        api.count(tmp_path)
+    assert local.value.message == (f"{tmp_path / 'c.npy'}: classes [0, 1, 2, 3] (4) differ from those of "
+                                   f"{tmp_path / 'a.npy'} [0, 1, 2] (3)")
+    assert local.value.hint == "every file must hold the same classes, in the same order"
+    # the same rule inside one partition (a Dask group of small files)
+    hints = PlanHints(split=True, block=1 << 20)
+    (group,) = readers.get("npy").plan(sorted(tmp_path.glob("*.npy")), InputSpec(), hints).partitions
+    assert len(group.paths) == 3
+    with pytest.raises(InputError) as grouped:
+        readers.get("npy").count(group, InputSpec())
+    assert grouped.value.message == local.value.message
+
+
+@settings(max_examples=40, deadline=None)
+@given(n=st.integers(1, 300), c=st.integers(1, 5), layout=st.sampled_from(["NC", "CN", "NTC"]),
+       block=st.integers(64, 3000), small=st.integers(0, 3))
+def test_runs_of_samples_cover_every_sample_once(tmp_path_factory, n, c, layout, block, small):
+    """However a .npy is cut into runs (and small files grouped around it), the partitions keep the
+    input order and their counts add up to the brute force."""
+    folder = tmp_path_factory.mktemp("runs")
+    rng = np.random.default_rng(n * 7 + c)
+    spec = InputSpec(class_axis={"NC": None, "CN": 0, "NTC": -1}[layout])
+
+    def laid_out(y):  # [N, C] as the file holds it; NTC: N/2 samples of 2 steps
+        if layout == "CN":
+            return np.ascontiguousarray(y.T)
+        return y.reshape(len(y) // 2, 2, c) if layout == "NTC" else y
+
+    names = ["b_big"] + [f"{'a' if i % 2 else 'c'}_{i}" for i in range(small)]
+    labels = {}
+    for name in names:
+        labels[name] = (rng.random((2 * n if name == "b_big" else 4, c)) < 0.4).astype(np.uint8)
+        np.save(folder / f"{name}.npy", laid_out(labels[name]))
+    files = sorted(folder.glob("*.npy"))
+    plan = readers.get("npy").plan(files, spec, PlanHints(split=True, block=block))
+    order: list[str] = []
+    for part in plan.partitions:
+        order.extend(p for p in part.paths if not order or order[-1] != p)
+    assert order == [str(f) for f in files]
+    for path in files:
+        runs = [p.part for p in plan.partitions if p.part is not None and p.paths == (str(path),)]
+        if runs:
+            edges = [r[0] for r in runs] + [runs[-1][1]]
+            assert edges[0] == 0 and all(a < b for a, b in zip(edges, edges[1:]))
+            rows = len(labels[path.stem])
+            assert edges[-1] == (rows // 2 if layout == "NTC" else rows)  # samples along the first axis
+    counts = reader_counts("npy", files, spec, PlanHints(split=True, block=block))
+    assert_counts(counts, np.vstack([labels[f.stem] for f in files]))
+
+
+# ----------------------------------------------------------------------------------- sniffing
+
+
+def test_formats_are_told_by_their_content_without_an_extension(tmp_path):
+    import zipfile as zf
+
+    y = multi_hot(9, 3)
+    np.save(tmp_path / "a.npy", y)
+    np.savez_compressed(tmp_path / "b.npz", labels=y)
+    torch.save(torch.from_numpy(y), tmp_path / "c.pt")
+    torch.save(torch.from_numpy(y), tmp_path / "d.pt", _use_new_zipfile_serialization=False)
+    (tmp_path / "e.arff").write_text("% MULAN\n\n" + SPARSE)
+    want = {"a.npy": "npy", "b.npz": "npz", "c.pt": "pt", "d.pt": "pt", "e.arff": "arff"}
+    for name, fmt in want.items():
+        bare = tmp_path / name.split(".")[0]
+        (tmp_path / name).rename(bare)
+        assert readers.resolve(bare, InputSpec()).name == fmt, name
+    assert_counts(api.count(tmp_path / "b"), y)  # counted as the reader sniffed it, checks included
+    with zf.ZipFile(tmp_path / "docs", "w") as archive:  # a zip, but neither an .npz nor a .pt
+        archive.writestr("README.txt", "hello")
+    head = readers.head(tmp_path / "docs")
+    assert readers.get("npz").sniff(head, tmp_path / "docs") == 0
+    assert readers.get("pt").sniff(head, tmp_path / "docs") == 0
+    pt_head = readers.head(tmp_path / "c")
+    assert readers.get("npz").sniff(pt_head, tmp_path / "c") == 0  # torch.save writes a zip too
+    import gzip
+
+    (tmp_path / "g").write_bytes(gzip.compress(SPARSE.encode()))
+    assert readers.get("arff").sniff(readers.head(tmp_path / "g"), tmp_path / "g") == 0
+    assert readers.get("arff").sniff(b"a,b\n1,0\n", tmp_path / "t") == 0
+
+
+def test_npy_claims_only_without_a_mask_mode(tmp_path):
+    path = _one_file(tmp_path, "npy")
+    assert readers.get("npy").claims(path, InputSpec())
+    assert not readers.get("npy").claims(path, InputSpec(mask_mode="index"))
+
+
+def test_an_npz_named_npy_is_one_clear_error(tmp_path):
+    np.savez(tmp_path / "y.npz", labels=multi_hot())
+    (tmp_path / "y.npz").rename(tmp_path / "y.npy")
+    with pytest.raises(InputError, match=r"y.npy: is an .npz archive, not an .npy array \(hint: pass --format npz"):
+        api.count(tmp_path / "y.npy")
+
+
+# ------------------------------------------------------------------------------- options read
+
+
+@pytest.mark.parametrize("fmt, option, flag", [
+    ("npy", {"where": (("split", "train"),)}, "--where"),
+    ("npy", {"key": "labels"}, "--key"),
+    ("npy", {"label_attributes": ("c0",)}, "--label-attributes"),
+    ("npz", {"num_classes": 3}, "--num-classes"),
+    ("pt", {"list_column": "labels"}, "--list-column"),
+    ("arff", {"class_axis": 0}, "--class-axis"),
+    ("arff", {"key": "labels"}, "--key"),
+    ("arff", {"classes_file": Path("classes.txt")}, "--classes-file"),
+])
+def test_an_option_the_reader_does_not_read_is_refused(tmp_path, fmt, option, flag):
+    path = _one_file(tmp_path, fmt)
+    with pytest.raises(UsageError) as refused:
+        api.count(path, **option)
+    assert refused.value.message.startswith(f"{flag} does not apply to {fmt} input (")
+
+
+@pytest.mark.parametrize("fmt", ["npy", "npz", "pt"])
+def test_the_options_an_array_reader_declares_change_the_count(tmp_path, fmt):
+    y = np.array([[1, 0, -1], [0, 0, 1], [1, 0.25, 0]], dtype=np.float32)
+    path = _one_file(tmp_path, fmt, np.ascontiguousarray(y.T))
+    (tmp_path / "classes.txt").write_text("cat\ndog\nbird\n")
+    counts = api.count(path, class_axis=0, classes_file=tmp_path / "classes.txt",
+                       policy=ValuePolicy(uncertain="positive", binarize=0.5),
+                       **({"key": "labels"} if fmt == "npz" else {}))
+    assert counts.classes == ["cat", "dog", "bird"]
+    assert counts.pos.tolist() == [2, 0, 2] and counts.neg.tolist() == [1, 3, 1]
+    assert readers.get(fmt).options == {"class_axis", "classes_file", *POLICY_OPTIONS} | (
+        {"key"} if fmt != "npy" else set())
+
+
+def test_the_options_the_arff_reader_declares_change_the_count(tmp_path):
+    (tmp_path / "t.arff").write_text(DENSE)
+    counts = api.count(tmp_path / "t.arff", label_attributes=("label b", "lc"),
+                       policy=ValuePolicy(missing="ignore"))
+    assert counts.classes == ["label b", "lc"] and counts.ignored.tolist() == [1, 0]
+    assert readers.get("arff").options == {"label_attributes", *POLICY_OPTIONS}
+
+
+def test_key_on_an_npy_among_npz_files_is_a_usage_error(tmp_path):
+    np.save(tmp_path / "a.npy", multi_hot())
+    np.savez(tmp_path / "b.npz", labels=multi_hot())
+    with pytest.raises(UsageError, match="--key labels: a .npy file holds one array"):
+        api.count([tmp_path / "a.npy", tmp_path / "b.npz"], key="labels")
+
+
+def test_cli_refuses_an_unread_option_in_one_line(tmp_path, cli):
+    np.save(tmp_path / "y.npy", multi_hot())
+    result = cli("compute", tmp_path / "y.npy", "--where", "split=train", "-o", tmp_path / "w.pt")
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("Error: --where does not apply to npy input (")
+    assert result.exit_code == 2 and not (tmp_path / "w.pt").exists()
+
+
+def test_cli_exits_2_for_an_unread_option(tmp_path, cli):
+    np.save(tmp_path / "y.npy", multi_hot())
+    assert cli("compute", tmp_path / "y.npy", "--num-classes", "3", "-o", tmp_path / "w.pt").exit_code == 2
+
+
+# ------------------------------------------------------------------------- one line for bad files
+
+
+@pytest.mark.parametrize("damage, message", [
+    ("truncated", "cannot read the .pt file (RuntimeError: PytorchStreamReader failed"),
+    ("text", "cannot read the .pt file (neither a zip archive nor a pickle, which torch.save writes)"),
+])
+def test_a_damaged_pt_is_one_line(tmp_path, cli, damage, message):
+    torch.save(torch.from_numpy(multi_hot(100, 3)), tmp_path / "good.pt")
+    data = (tmp_path / "good.pt").read_bytes()
+    (tmp_path / "bad.pt").write_bytes(data[: len(data) // 2] if damage == "truncated" else b"0,1\n1,0\n")
+    result = cli("compute", tmp_path / "bad.pt", "-o", tmp_path / "w.pt")
+    lines = result.stderr.strip().splitlines()
+    assert result.exit_code == 1 and len(lines) == 1, result.stderr
+    assert lines[0].startswith(f"Error: {tmp_path / 'bad.pt'}: {message}")
+
+
+def test_a_pt_dict_with_integer_keys(tmp_path):
+    y = multi_hot(20, 2, dtype=np.float32)
+    torch.save({0: torch.from_numpy(y), 1: torch.zeros(3)}, tmp_path / "d.pt")
+    assert_counts(api.count(tmp_path / "d.pt", key="0"), y)
+
+
+def test_duplicate_class_names_name_their_file(tmp_path):
+    np.save(tmp_path / "y.npy", multi_hot(10, 3))
+    (tmp_path / "classes.txt").write_text("cat\ndog\ncat\n")
+    with pytest.raises(InputError) as dup:
+        api.count(tmp_path / "y.npy", classes_file=tmp_path / "classes.txt")
+    assert dup.value.message == f"{tmp_path / 'classes.txt'}: the classes file names 'cat' twice"
+    np.savez(tmp_path / "n.npz", labels=multi_hot(10, 2), classes=np.array(["a", "a"]))
+    with pytest.raises(InputError, match=r"n.npz: names the class 'a' twice"):
+        api.count(tmp_path / "n.npz")
+
+
+def test_an_arff_row_csv_cannot_split_is_one_error_naming_the_line(tmp_path):
+    long = "'" + "x" * 200_000 + "'"
+    (tmp_path / "t.arff").write_text(DENSE.replace("'x',1,5,1,0", f"{long},1,5,1,0"))
+    with pytest.raises(InputError, match=r"t.arff: line 13: cannot read the row \(field larger than field limit"):
+        api.count(tmp_path / "t.arff", label_attributes=("la",))
+
+
+@pytest.mark.parametrize("fmt", ["npy", "arff"])
+def test_progress_adds_up_to_the_bytes_of_the_files(tmp_path, fmt, monkeypatch):
+    monkeypatch.setattr(arrays, "CHUNK_ELEMENTS", 60)  # many batches
+
+    class Sink:
+        def start(self, total, unit, description):
+            self.total, self.unit, self.done = total, unit, 0
+
+        def advance(self, amount, **fields):
+            self.done += amount
+
+    folder_a, folder_b = tmp_path / "a", tmp_path / "b"
+    folder_a.mkdir(), folder_b.mkdir()
+    paths = [_one_file(folder_a, fmt, multi_hot(500, 3)), _one_file(folder_b, fmt, multi_hot(300, 3))]
+    sink = Sink()
+    api.count(paths, progress=sink, label_attributes=("c0", "c1", "c2") if fmt == "arff" else None)
+    assert sink.unit == "bytes" and sink.done == sink.total == sum(p.stat().st_size for p in paths)
+
+
+@pytest.mark.parametrize("fmt", ["npy", "arff"])
+def test_the_checks_sample_of_a_reader_is_its_first_rows(tmp_path, fmt):
+    y = np.array([[1, 0, 1], [0, 0, 1], [1, 1, 0], [0, 1, 1]], dtype=np.int8)
+    path = _one_file(tmp_path, fmt, y)
+    sample = readers.get(fmt).sample_targets([path], InputSpec(), limit=3)
+    assert sample.values.dtype == np.float32 and sample.values.tolist() == y[:3].tolist()
+    assert sample.classes == ([f"c{j}" for j in range(3)] if fmt == "arff" else ["0", "1", "2"])
+    assert sample.source == f"first 3 rows of {path}"

@@ -10,11 +10,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bceweights import api, partitions
+from bceweights import api, partitions, readers
 from bceweights._legacy_engine import expand_paths, group_by_reader
 from bceweights.counts import merge_all
 from bceweights.engines import dask as dask_engine
 from bceweights.errors import BceWeightsError, InputError
+from bceweights.readers.base import PlanHints
 from bceweights.spec import InputSpec
 
 distributed = pytest.importorskip("distributed")
@@ -212,8 +213,10 @@ def test_arrays_in_runs_of_samples_equal_local(tmp_path, client, small_blocks):
     np.save(tmp_path / "a.npy", big)
     for i in range(2):
         np.save(tmp_path / f"b{i}.npy", (rng.random((100, 4)) < 0.3).astype(np.uint8))
-    parts = _plan(tmp_path)
-    assert [type(p).__name__ for p in parts].count("ArrayRows") > 3
+    files = sorted(tmp_path.glob("*.npy"))
+    hints = PlanHints(split=True, block=dask_engine.block_size(sum(f.stat().st_size for f in files), 2))
+    parts = readers.get("npy").plan(files, InputSpec(), hints).partitions
+    assert sum(p.part is not None for p in parts) > 3  # runs of samples of a.npy
     local = api.compute(tmp_path)
     assert local.counts.samples == 3200
     assert_same(local, api.compute(tmp_path, engine="dask", scheduler=client))
@@ -226,6 +229,36 @@ def test_arrays_in_runs_of_samples_equal_local(tmp_path, client, small_blocks):
         api.compute(tmp_path, engine="dask", scheduler=client)
     assert "2223" in want.value.message  # the sample's number in the whole file, not in its block
     assert got.value.message.startswith(want.value.message + " [block ")
+
+
+def test_npz_pt_and_arff_in_file_groups_equal_local(tmp_path, client, small_blocks):
+    rng = np.random.default_rng(8)
+    y = (rng.random((400, 3)) < 0.3).astype(np.uint8)
+    for i in range(3):
+        np.savez_compressed(tmp_path / f"z{i}.npz", labels=y[i * 100:(i + 1) * 100], classes=np.array(["a", "b", "c"]))
+    torch.save({"labels": torch.from_numpy(y.astype(np.float32)), "classes": ["a", "b", "c"]}, tmp_path / "t.pt")
+    head = ["@relation 'r: -C -3'", "@attribute f numeric"] + [f"@attribute {c} {{0,1}}" for c in "abc"]
+    rows = [f"0.5,{','.join(map(str, row))}" for row in y]
+    (tmp_path / "l.arff").write_text("\n".join([*head, "@data", *rows]) + "\n")
+    cases = ((sorted(tmp_path.glob("*.npz")), {}, 300), (tmp_path / "t.pt", {"key": "labels"}, 400),
+             (tmp_path / "l.arff", {}, 400))
+    for paths, options, n in cases:
+        local = api.compute(paths, **options)
+        assert local.classes == ["a", "b", "c"] and local.counts.pos.tolist() == y[:n].sum(0).tolist()
+        assert_same(local, api.compute(paths, engine="dask", scheduler=client, **options))
+
+
+def test_arrays_with_other_classes_fail_as_locally(tmp_path, client, small_blocks):
+    rng = np.random.default_rng(9)
+    np.save(tmp_path / "a.npy", (rng.random((900, 3)) < 0.3).astype(np.uint8))
+    np.save(tmp_path / "b.npy", (rng.random((10, 3)) < 0.3).astype(np.uint8))
+    np.save(tmp_path / "c.npy", (rng.random((10, 4)) < 0.3).astype(np.uint8))
+    with pytest.raises(InputError) as local:
+        api.compute(tmp_path)
+    with pytest.raises(InputError) as dask:
+        api.compute(tmp_path, engine="dask", scheduler=client)
+    assert str(dask.value) == str(local.value)
+    assert local.value.message.startswith(f"{tmp_path / 'c.npy'}: classes [0, 1, 2, 3] (4) differ from those of")
 
 
 # --------------------------------------------------------------------------------- errors and URLs

@@ -1,6 +1,7 @@
-"""Fuzzing the readers (issue 9): random bytes, near-valid CSVs and random mask arrays. The only outcomes
-allowed are the correct counts (checked against a brute force whenever the input is valid) or a
-``BceWeightsError`` (whenever it is not); never another exception. Kept to well under a minute.
+"""Fuzzing the readers (issue 9): random bytes, near-valid CSVs, random mask arrays, label arrays in every
+format, layout and value policy, and near-valid ARFF. The only outcomes allowed are the correct counts
+(checked against a brute force whenever the input is valid) or a ``BceWeightsError`` (whenever it is
+not); never another exception. Kept to well under a minute.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from bceweights.errors import BceWeightsError
@@ -234,3 +235,176 @@ def test_random_mask_arrays_give_counts_or_a_clean_error(specs):
     pos, neg = expected
     np.testing.assert_array_equal(counts.pos, pos)
     np.testing.assert_array_equal(counts.neg, neg)
+
+
+# --------------------------------------------------------------------------- multi-hot arrays (.npy/.npz/.pt)
+
+
+def _policy_reference(raw: np.ndarray, policy):
+    """Brute force of the value policy on ``[n, C]`` raw values: (labels with NaN where ignored,
+    missing per class, uncertain per class), or None when a value is not a label."""
+    labels = np.full(raw.shape, np.nan)
+    for (i, j), v in np.ndenumerate(raw):
+        v = float(v)
+        if np.isnan(v):
+            labels[i, j] = np.nan if policy.missing == "ignore" else 0.0
+        elif v == -1:
+            labels[i, j] = {"ignore": np.nan, "positive": 1.0, "negative": 0.0}[policy.uncertain]
+        elif v in policy.ignore_values:
+            labels[i, j] = np.nan
+        elif policy.binarize is not None and np.isfinite(v):
+            labels[i, j] = float(v >= policy.binarize)
+        elif v in (0.0, 1.0) or (not policy.hard and 0 < v < 1):
+            labels[i, j] = v
+        else:
+            return None
+    return labels, np.isnan(raw).sum(axis=0), (raw == -1).sum(axis=0)
+
+
+@st.composite
+def label_arrays(draw):
+    """A raw ``[n, C]`` array of some dtype, how it is laid out in the file, and its format."""
+    n, c = draw(st.integers(0, 24)), draw(st.integers(1, 4))
+    dtype = draw(st.sampled_from(["uint8", "int16", "bool", "float32", "float64"]))
+    pool = {"uint8": [0, 1, 1, 2], "int16": [0, 1, 1, -1, 3], "bool": [0, 1]}.get(
+        dtype, [0, 1, 1, 0, -1, np.nan, 0.25, 0.5, 2, np.inf])
+    values = draw(st.lists(st.sampled_from(pool), min_size=n * c, max_size=n * c))
+    raw = np.array(values, dtype=np.float64).reshape(n, c)
+    layout = draw(st.sampled_from(["NC", "CN", "NTC"] if n % 2 == 0 else ["NC", "CN"]))
+    fmt = draw(st.sampled_from(["npy", "npz", "npz-compressed", "pt"]))
+    return raw, dtype, layout, fmt
+
+
+def _save_array(raw: np.ndarray, dtype: str, layout: str, fmt: str) -> tuple[Path, dict]:
+    data = raw.astype(dtype)
+    options: dict = {}
+    if layout == "CN":
+        data, options["class_axis"] = np.ascontiguousarray(data.T), 0
+    elif layout == "NTC":
+        data, options["class_axis"] = data.reshape(len(data) // 2, 2, data.shape[1]), -1
+    folder = Path(tempfile.mkdtemp())
+    if fmt == "npy":
+        path = folder / "y.npy"
+        np.save(path, data)
+    elif fmt.startswith("npz"):
+        path = folder / "y.npz"
+        (np.savez_compressed if fmt.endswith("compressed") else np.savez)(path, labels=data, other=np.zeros(2))
+        options["key"] = "labels"
+    else:
+        import torch
+
+        path = folder / "y.pt"
+        torch.save(torch.from_numpy(data), path)
+    return path, options
+
+
+@FUZZ
+@given(case=label_arrays(), uncertain=st.sampled_from(["ignore", "positive", "negative"]),
+       missing=st.sampled_from(["negative", "ignore"]), binarize=st.sampled_from([None, 0.5]),
+       hard=st.booleans(), ignore_values=st.sampled_from([(), (2.0,)]))
+def test_random_label_arrays_give_exact_counts_or_a_clean_error(case, uncertain, missing, binarize, hard,
+                                                                 ignore_values):
+    """Every array format, layout and value policy: the brute force's counts, or one error naming the
+    file exactly when the brute force finds a value that is not a label (or no sample)."""
+    from bceweights import api
+    from bceweights.policy import ValuePolicy
+
+    raw, dtype, layout, fmt = case
+    policy = ValuePolicy(uncertain=uncertain, missing=missing, binarize=binarize, hard=hard,
+                         ignore_values=ignore_values)
+    path, options = _save_array(raw, dtype, layout, fmt)
+    expected = _policy_reference(raw, policy) if len(raw) else None
+    try:
+        counts = api.count(path, InputSpec(policy=policy, workers=1, **options))
+    except BceWeightsError as exc:
+        event(f"{fmt}: refused")
+        assert expected is None, f"valid labels rejected: {exc}"
+        assert exc.message.startswith(str(path)) and "\n" not in str(exc)
+        return
+    finally:
+        path.unlink()
+        path.parent.rmdir()
+    event(f"{fmt}: counted")
+    assert expected is not None, f"invalid labels accepted:\n{raw}"
+    labels, missing_count, uncertain_count = expected
+    y = np.nan_to_num(labels, nan=0.0)
+    valid = ~np.isnan(labels)
+    assert counts.classes == [str(j) for j in range(raw.shape[1])]
+    np.testing.assert_allclose(counts.pos, y.sum(axis=0), atol=1e-9)
+    np.testing.assert_allclose(counts.neg, (valid * (1 - y)).sum(axis=0), atol=1e-9)
+    np.testing.assert_array_equal(counts.ignored, (~valid).sum(axis=0))
+    assert counts.samples == len(raw) and counts.no_positive == int((y.sum(axis=1) == 0).sum())
+    if dtype.startswith("float"):  # integer 0/1 arrays skip the policy: nothing to count there
+        np.testing.assert_array_equal(counts.missing, missing_count)
+        np.testing.assert_array_equal(counts.uncertain, uncertain_count)
+    np.testing.assert_allclose(counts.cooccurrence, y.T @ y, atol=1e-9)
+
+
+# ------------------------------------------------------------------------------------------- ARFF
+
+
+@st.composite
+def arff_texts(draw):
+    """An ARFF text with features first and labels last (MEKA ``-C -k``), dense or sparse, and what a
+    reader must find: (text, labels [n, k] with NaN for '?', or None when a row is not valid)."""
+    features, k = draw(st.integers(0, 3)), draw(st.integers(1, 3))
+    sparse = draw(st.booleans())
+    n = draw(st.integers(0, 12))
+    width = features + k
+    lines = [draw(st.sampled_from(["", "% a comment"])), f"@relation 'fuzz: -C -{k}'"]
+    lines += [f"@attribute f{i} numeric" for i in range(features)]
+    lines += [f"@attribute 'label {j}' {{0,1}}" for j in range(k)]
+    lines.append("@data")
+    cells = st.sampled_from(["0", "1", "1", "0", "?", "0.5"] + (["2", "x"] if draw(st.booleans()) else []))
+    truth: list[list[float]] | None = []
+    for _ in range(n):
+        values = [draw(cells) for _ in range(k)]
+        feats = [draw(st.sampled_from(["0.5", "-3", "'a b'", "?", "7"])) for _ in range(features)]
+        if sparse:
+            entries = [(i, v) for i, v in enumerate(feats + values) if v != "0"]
+            line = "{" + ",".join(f"{i} {v}" for i, v in entries) + "}"
+        else:
+            line = ",".join(feats + values)
+        mutation = draw(st.sampled_from(["none"] * 6 + ["ragged", "bad entry", "comment", "blank", "weight"]))
+        bad = any(v in ("2", "x") for v in values)
+        if mutation == "ragged" and not sparse:
+            line, bad = line + ",0", True
+        elif mutation == "bad entry" and sparse:
+            line, bad = "{zero 1}", True
+        elif mutation == "comment":
+            lines.append("% between rows")
+        elif mutation == "blank":
+            lines.append("")
+        elif mutation == "weight" and not sparse:
+            line += ",{3}"  # an instance weight, which is not an attribute
+        lines.append(line)
+        if truth is not None:
+            truth = None if bad else truth + [[np.nan if v == "?" else float(v) for v in values]]
+    end = draw(st.sampled_from(["\n", "\r\n"]))
+    return end.join(lines) + end, width, k, truth
+
+
+@FUZZ
+@given(case=arff_texts())
+def test_random_arff_gives_exact_counts_or_a_clean_error(case):
+    from bceweights import api
+
+    text, _, k, truth = case
+    path = _file(text.encode(), ".arff")
+    try:
+        counts = api.count(path)
+    except BceWeightsError as exc:
+        event("refused")
+        assert truth is None or not truth, f"valid ARFF rejected: {exc}\n{text}"
+        assert exc.message.startswith(str(path)) and "\n" not in str(exc)
+        return
+    finally:
+        path.unlink()
+    event("counted")
+    assert truth, f"invalid ARFF accepted:\n{text}"
+    y = np.nan_to_num(np.array(truth), nan=0.0)  # '?' is missing: a negative by default
+    assert counts.classes == [f"label {j}" for j in range(k)]
+    np.testing.assert_allclose(counts.pos, y.sum(axis=0), atol=1e-9)
+    np.testing.assert_allclose(counts.neg, (1 - y).sum(axis=0), atol=1e-9)
+    np.testing.assert_array_equal(counts.missing, np.isnan(np.array(truth)).sum(axis=0))
+    assert counts.samples == len(truth)

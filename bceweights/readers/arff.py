@@ -23,16 +23,53 @@ from pathlib import Path
 
 import numpy as np
 
-from ..counts import Counts
-from ..errors import InputError, OptionsError
+from ..errors import InputError, OptionsError, reader_boundary
 from ..policy import apply_policy
-from ..spec import InputSpec
-from .arrays import count_batches
-from .tables import LabelBatch
+from ..spec import POLICY_OPTIONS, InputSpec
+from .arrays import MultiHotReader
+from .base import LabelBatch
 
 BATCH_ROWS = 8192
 _ATTRIBUTE = re.compile(r"""@attribute\s+('(?:[^'\\]|\\.)*'|"(?:[^"\\]|\\.)*"|\S+)\s*(.*)$""", re.IGNORECASE)
 _MEKA = re.compile(r"-C\s+(-?\d+)")
+
+
+class ArffReader(MultiHotReader):
+    """MULAN/MEKA ARFF files: the label attributes' values, row by row, in the ARFF's column order."""
+
+    name = "arff"
+    extensions = (".arff",)
+    description = "MULAN/MEKA multi-label ARFF, dense or sparse rows"
+    options = frozenset({"label_attributes", *POLICY_OPTIONS})
+
+    def sniff(self, head: bytes, path: Path) -> float:
+        """``@relation`` first, after blank lines and ``%`` comments, in a plain text file (``head`` is
+        inflated from a gzip file, which this reader would read as its compressed bytes)."""
+        if b"\x00" in head or _compressed(path):
+            return 0.0
+        for line in head.decode("utf-8", errors="replace").lstrip("\ufeff").splitlines():
+            line = line.strip()
+            if line and not line.startswith("%"):
+                return 0.9 if line.lower().startswith("@relation") else 0.0
+        return 0.0
+
+    def classes(self, path: Path, spec: InputSpec) -> list[str]:
+        header, columns, _ = label_columns(Path(path), spec)
+        return [header.names[i] for i in columns]
+
+    def rows(self, path: Path, spec: InputSpec, *, classes: Sequence[str] | None = None,
+             id_column: str | None = None) -> Iterator[LabelBatch]:
+        """The label columns of an ARFF file as batches ``[n, C]`` in row order (ARFF rows have no
+        sample ids); the header's notes ride on the first batch."""
+        return _rows(Path(path), spec, classes)
+
+
+def _compressed(path: Path) -> bool:
+    try:
+        with open(path, "rb") as fh:
+            return fh.read(2) == b"\x1f\x8b"
+    except OSError:
+        return False
 
 
 @dataclass
@@ -78,7 +115,12 @@ def _read_header(path: Path) -> _Header:
                     names.append(_unquote(match.group(1)))
                     kind = match.group(2).strip()
                     if kind.startswith("{"):
-                        values = next(csv.reader([kind.strip("{} \t")], quotechar="'", skipinitialspace=True), [])
+                        try:
+                            values = next(csv.reader([kind.strip("{} \t")], quotechar="'",
+                                                     skipinitialspace=True), [])
+                        except csv.Error as exc:
+                            raise InputError(f"{path}: line {number}: cannot read the attribute's values "
+                                             f"({exc})") from None
                         nominal.append([_unquote(v) for v in values])
                     else:
                         nominal.append(None)
@@ -162,8 +204,11 @@ def _split_dense(line: str) -> list[str]:
 
 
 def iter_label_batches(path: Path, spec: InputSpec, classes: list[str] | None = None) -> Iterator[LabelBatch]:
-    """Stream the label columns of an ARFF file as batches ``[n, C]`` in row order."""
-    path = Path(path)
+    """TRANSITION: :meth:`ArffReader.rows`, for ``validate`` and ``sampling`` until they ask the reader."""
+    return _rows(Path(path), spec, classes)
+
+
+def _rows(path: Path, spec: InputSpec, classes: Sequence[str] | None) -> Iterator[LabelBatch]:
     header, columns, notes = label_columns(path, spec)
     names = [header.names[i] for i in columns]
     if classes is not None and list(classes) != names:
@@ -177,7 +222,9 @@ def iter_label_batches(path: Path, spec: InputSpec, classes: list[str] | None = 
     width = len(header.names)
     rows: list[np.ndarray] = []
     lines: list[int] = []
-    with open(path, "rb") as fh:
+    with reader_boundary(path, "the ARFF file"):
+        fh = open(path, "rb")
+    with fh:
         fh.seek(header.data_offset)
         for number, done, line in _lines(fh, header.data_line + 1):
             row = default.copy()
@@ -215,7 +262,10 @@ def _fill_sparse(row: np.ndarray, line: str, slot: dict[int, int], names: list[s
 
 def _fill_dense(row: np.ndarray, line: str, width: int, columns: list[int], names: list[str], path: Path,
                 number: int) -> None:
-    fields = _split_dense(line)
+    try:
+        fields = _split_dense(line)
+    except csv.Error as exc:  # a quoted field past csv's size limit
+        raise InputError(f"{path}: line {number}: cannot read the row ({exc})") from None
     if len(fields) == width + 1 and fields[-1].strip().startswith("{"):
         fields = fields[:-1]  # an instance weight, "{w}"
     if len(fields) != width:
@@ -230,13 +280,3 @@ def _batch(rows, lines, names, spec: InputSpec, path: Path, done: int) -> LabelB
     numbers = np.asarray(lines, dtype=np.int64)
     result = apply_policy(values, spec.policy, columns=names, row_numbers=numbers, source=str(path))
     return LabelBatch(result.labels, list(names), numbers, done, result.missing, result.uncertain)
-
-
-def count(paths: Sequence[Path], spec: InputSpec, progress=None) -> Counts:
-    """Counts over every row of every ARFF file (label columns in the ARFF's order)."""
-    return count_batches(paths, spec, progress, iter_label_batches)
-
-
-def finish_counts(counts: Counts, spec: InputSpec) -> Counts:
-    """The engines' last step after merging: nothing to settle (every file has the same labels)."""
-    return counts

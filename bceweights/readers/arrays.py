@@ -8,7 +8,8 @@ other layout: ``--class-axis 0`` for ``[C, N]``; for an N-D array every other ax
 Values go through the value policy (:mod:`bceweights.policy`): 0/1, soft values in [0, 1], -1
 (uncertain), NaN (missing); anything else is an error naming the sample.
 
-* ``.npy`` is memory-mapped and read ``CHUNK_ELEMENTS`` values at a time.
+* ``.npy`` is memory-mapped and read ``CHUNK_ELEMENTS`` values at a time; the Dask engine splits a
+  large one into runs of samples.
 * ``.npz``: the array named by ``--key`` (or the only array; a ``classes`` / ``class_names`` array of
   strings names the classes). A C-ordered member whose class axis is last is streamed from the archive
   in chunks, compressed or not; another layout is loaded whole.
@@ -16,73 +17,272 @@ Values go through the value policy (:mod:`bceweights.policy`): 0/1, soft values 
   tensor, or a dict holding it under ``--key`` (or its only tensor) and optionally ``classes``.
 
 Class names: ``--classes-file``, else the file's own (``classes`` in a ``.npz``/``.pt``), else
-``0 .. C-1``.
+``0 .. C-1``. Every file of a run must hold the same classes, in the same order.
+
+:class:`MultiHotReader` is what these readers and the ARFF reader share: counting label rows with both
+cores, the same-classes rule, and whole files grouped into Dask partitions.
 """
 
 from __future__ import annotations
 
+import math
 import zipfile
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 
+from ..classnames import read_classes_file
 from ..counts import Counts, merge_same_classes, short_names
-from ..errors import InputError, OptionsError, reader_boundary, require
+from ..errors import InputError, OptionsError, UsageError, describe, reader_boundary, require
 from ..policy import apply_policy
-from ..spec import InputSpec
-from .tables import LabelBatch, _read_classes_file, release_heap
+from ..spec import POLICY_OPTIONS, InputSpec
+from .base import (
+    Finished,
+    LabelBatch,
+    Partition,
+    Plan,
+    PlanHints,
+    Progress,
+    Reader,
+    SameClasses,
+)
 
 CHUNK_ELEMENTS = 1 << 22
 #: Co-occurrence is C×C: above this many classes it is not tracked.
 MAX_COOCCURRENCE_CLASSES = 2048
 #: Below twice this many rows a batch is counted in one piece (a thread hand-off costs ~50 µs).
 SPLIT_ROWS = 8192
+#: At most this many whole files in one Dask partition.
+MAX_FILES = 1000
 NAME_KEYS = ("classes", "class_names")
 
-Progress = Callable[[int], None]
+
+# ----------------------------------------------------------------------------------- the readers
+
+
+class MultiHotReader(Reader):
+    """A reader of ``[N, C]`` label rows whose files must all hold the same classes in the same order
+    (arrays, ARFF): a difference is a mistake, not new classes.
+
+    Subclasses implement :meth:`rows`. A reader whose files split into runs of samples also implements
+    :meth:`runs` and :meth:`run_rows` (the Dask engine then spreads one large file over the cluster).
+    """
+
+    kind: ClassVar[str] = "array"
+    parallel: ClassVar[str] = "inline"
+
+    def plan(self, files: Sequence[Path], spec: InputSpec, hints: PlanHints) -> Plan:
+        """One partition per file locally; for Dask, a large file in runs of samples (where the format
+        allows) and consecutive small files grouped up to ``hints.block`` bytes, in input order.
+
+        Locally the partials are added file by file, so a file whose classes differ is named against
+        the first file. A Dask partition is added in a tree, so each one gets the first file's classes
+        (its ``context``) to check its own files against: the error is then the local one."""
+        if not hints.split:
+            return super().plan(files, spec, hints)
+        first = (str(files[0]), self.classes(Path(files[0]), spec)) if len(files) > 1 else None
+        out: list[Partition] = []
+        small: list[str] = []
+        size = 0
+
+        def flush() -> None:
+            nonlocal small, size
+            if small:
+                out.append(Partition(self.name, tuple(small), size=size, context=first))
+            small, size = [], 0
+
+        for path in map(Path, files):
+            nbytes = _size(path)
+            runs = self.runs(path, spec, hints.block) if nbytes > hints.block else None
+            if runs is None:
+                small.append(str(path))
+                size += nbytes
+                if size >= hints.block or len(small) >= MAX_FILES:
+                    flush()
+                continue
+            flush()  # whole files keep their place in the merge order
+            samples = runs[-1][1]
+            for number, (start, stop) in enumerate(runs):
+                out.append(Partition(self.name, (str(path),), size=round(nbytes * (stop - start) / samples),
+                                     part=(start, stop), context=first,
+                                     label=f"block {number + 1} of {len(runs)}: samples {start + 1}-{stop}"))
+        flush()
+        return Plan(out, spec)
+
+    def classes(self, path: Path, spec: InputSpec) -> list[str]:
+        """The class names of ``path``, as its rows will name them (by default from its first batch)."""
+        for batch in self.rows(path, spec):
+            return list(batch.classes)
+        raise InputError(f"{path}: holds no sample")
+
+    def runs(self, path: Path, spec: InputSpec, block: int) -> list[tuple[int, int]] | None:
+        """``(start, stop)`` runs of samples of ``path``, about ``block`` bytes each, or None to read it
+        whole."""
+        return None
+
+    def run_rows(self, path: Path, spec: InputSpec, run: tuple[int, int]) -> Iterator[LabelBatch]:
+        """The label rows of one run of :meth:`runs`, numbered as in the whole file."""
+        raise NotImplementedError
+
+    def count(self, partition: Partition, spec: InputSpec, progress: Progress | None = None) -> SameClasses:
+        """The counts of the partition's files (or run of samples); a file whose classes differ from
+        the first one's (the first of the whole set where the plan says, see :meth:`plan`) is an error."""
+        total: Counts | None = None
+        first: str | None = None
+        expected = partition.context
+        with _Halves(spec.worker_count()) as halves:
+            for path in map(Path, partition.paths):
+                if partition.part is None:
+                    batches = self.rows(path, spec)
+                else:
+                    batches = self.run_rows(path, spec, tuple(partition.part))
+                counts = _count_file(path, spec, progress, batches, halves, expected)
+                if total is None:
+                    total, first = counts, str(path)
+                else:
+                    merge_same_classes(total, counts, path=path, first=first, kind="array")
+        assert total is not None and first is not None, "a partition names at least one file"
+        return SameClasses(total, first, kind="array")
+
+    def finish(self, partial: SameClasses, spec: InputSpec) -> Finished:
+        return Finished(partial.counts, spec)
+
+
+class _ArrayFileReader(MultiHotReader):
+    """What the three array formats share: a file opens as a :class:`_Source` of ``[n, C]`` blocks."""
+
+    options: ClassVar[frozenset[str]] = frozenset({"key", "class_axis", "classes_file", *POLICY_OPTIONS})
+
+    def open(self, path: Path, spec: InputSpec) -> _Source:
+        raise NotImplementedError
+
+    def classes(self, path: Path, spec: InputSpec) -> list[str]:
+        source = _opened(self, Path(path), spec)  # a header, a memory map: no sample is read
+        return _names(Path(path), spec, source.names, source.num_classes)
+
+    def rows(self, path: Path, spec: InputSpec, *, classes: Sequence[str] | None = None,
+             id_column: str | None = None) -> Iterator[LabelBatch]:
+        """The array's samples in order as label batches ``[n, C]``, after the value policy (arrays
+        have no sample ids)."""
+        path = Path(path)
+        return _batches(path, spec, _opened(self, path, spec), classes)
+
+
+class NpyReader(_ArrayFileReader):
+    """``.npy`` multi-hot arrays, memory-mapped; the Dask engine reads a large one in runs of samples."""
+
+    name = "npy"
+    extensions = (".npy",)
+    description = "NumPy multi-hot array [N, C] (memory-mapped); masks with --mask-mode"
+    # --key is for archives; a run of .npy alone refuses it (exit 2) instead of ignoring it.
+    options = frozenset({"class_axis", "classes_file", *POLICY_OPTIONS})
+
+    def claims(self, path: Path, spec: InputSpec) -> bool:
+        # An explicit --mask-mode says these .npy files are masks (the npy-mask reader).
+        return spec.mask_mode == "auto"
+
+    def sniff(self, head: bytes, path: Path) -> float:
+        return 1.0 if head.startswith(b"\x93NUMPY") else 0.0
+
+    def open(self, path: Path, spec: InputSpec) -> _ArraySource:
+        if spec.key is not None:
+            raise UsageError(f"--key {spec.key}: a .npy file holds one array; --key is for .npz and .pt")
+        with reader_boundary(path, "the .npy file"):
+            array = np.load(path, mmap_mode="r", allow_pickle=False)
+        if not isinstance(array, np.ndarray):  # np.load opens a zip too, as an NpzFile
+            array.close()
+            raise InputError(f"{path}: is an .npz archive, not an .npy array", hint="pass --format npz")
+        return _ArraySource(path, array, spec)
+
+    def runs(self, path: Path, spec: InputSpec, block: int) -> list[tuple[int, int]] | None:
+        samples = _opened(self, path, spec).view.shape[0]  # the header and a memory map: nothing read
+        n = min(samples, math.ceil(_size(path) / block))
+        if n < 2:
+            return None
+        edges = [round(i * samples / n) for i in range(n + 1)]
+        return [(edges[i], edges[i + 1]) for i in range(n)]
+
+    def run_rows(self, path: Path, spec: InputSpec, run: tuple[int, int]) -> Iterator[LabelBatch]:
+        path = Path(path)
+        source = _opened(self, path, spec)
+        assert isinstance(source, _ArraySource)
+        return _batches(path, spec, source.sliced(*run), None)
+
+
+class NpzReader(_ArrayFileReader):
+    """``.npz`` archives: the array named by ``--key`` (or the only one), streamed where its layout allows."""
+
+    name = "npz"
+    extensions = (".npz",)
+    description = "NumPy .npz archive (--key)"
+
+    def sniff(self, head: bytes, path: Path) -> float:
+        # Any zip starts so (a .pt too): an .npz's first member is an .npy.
+        name = _first_zip_member(head)
+        return 1.0 if name is not None and name.endswith(b".npy") else 0.0
+
+    def open(self, path: Path, spec: InputSpec) -> _Source:
+        return _open_npz(path, spec)
+
+
+class PtReader(_ArrayFileReader):
+    """``.pt`` tensors, loaded with ``torch.load(weights_only=True)``: a tensor, or a dict of them."""
+
+    name = "pt"
+    extensions = (".pt", ".pth")
+    description = "PyTorch tensor file (loaded with weights_only=True; --key for a dict)"
+
+    def sniff(self, head: bytes, path: Path) -> float:
+        name = _first_zip_member(head)
+        if name is not None:
+            return 1.0 if name.endswith(b"/data.pkl") else 0.0  # torch.save's zip: <archive>/data.pkl first
+        return 1.0 if head.startswith(_LEGACY_TORCH_MAGIC) else 0.0
+
+    def open(self, path: Path, spec: InputSpec) -> _Source:
+        return _open_pt(path, spec)
+
+
+#: A pickle (protocol 2) of torch's legacy serialization magic number, how pre-1.6 files begin.
+_LEGACY_TORCH_MAGIC = b"\x80\x02\x8a\x0al\xfc\x9cF\xf9 j\xa8P\x19"
+
+
+def _first_zip_member(head: bytes) -> bytes | None:
+    """The name of a zip's first member, from its local file header (None: not a zip that starts so)."""
+    if not head.startswith(b"PK\x03\x04") or len(head) < 30:
+        return None
+    length = int.from_bytes(head[26:28], "little")
+    return head[30:30 + length]
+
+
+def _opened(reader: _ArrayFileReader, path: Path, spec: InputSpec) -> _Source:
+    if not path.exists():
+        raise InputError(f"{path}: no such file")
+    return reader.open(path, spec)
+
+
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return 0
 
 
 # ------------------------------------------------------------------------------------------ counting
 
 
-def count(paths: list[Path], spec: InputSpec, progress: Progress | None = None) -> Counts:
-    """Counts over every sample of every array file in ``paths``."""
-    return count_batches(paths, spec, progress, iter_label_batches)
-
-
-def finish_counts(counts: Counts, spec: InputSpec) -> Counts:
-    """The engines' last step after merging: nothing to settle for arrays (every file has the same
-    classes)."""
-    return counts
-
-
-def count_batches(paths: Sequence[Path], spec: InputSpec, progress: Progress | None,
-                  batches: Callable[[Path, InputSpec], Iterator[LabelBatch]]) -> Counts:
-    """Sum label batches of several files; every file must have the same classes."""
-    total: Counts | None = None
-    first: Path | None = None
-    with _Halves(spec.worker_count()) as halves:
-        for path in map(Path, paths):
-            counts = _count_file(path, spec, progress, batches(path, spec), halves)
-            if total is None:
-                total, first = counts, path
-            else:
-                merge_same_classes(total, counts, path=path, first=first, kind="array")
-    if total is None:
-        raise InputError("no array to count")
-    release_heap()
-    return total
-
-
 def _count_file(path: Path, spec: InputSpec, progress: Progress | None, batches: Iterator[LabelBatch],
-                halves: _Halves) -> Counts:
+                halves: _Halves, expected: tuple[str, list[str]] | None = None) -> Counts:
+    """The counts of one file; ``expected``: (first file, its classes), which this file must have."""
     counts: Counts | None = None
     helper: Counts | None = None
     reported = 0
     for batch in batches:
         if counts is None:
             counts, helper = Counts(batch.classes), Counts(batch.classes)
+            if expected is not None:
+                merge_same_classes(Counts(expected[1]), counts, path=path, first=expected[0], kind="array")
             if spec.cooccurrence and len(batch.classes) <= MAX_COOCCURRENCE_CLASSES:
                 counts.track_cooccurrence()
                 helper.track_cooccurrence()
@@ -126,55 +326,63 @@ class _Halves:
             self.pool.shutdown(wait=True)
 
 
-def iter_label_batches(path: Path, spec: InputSpec, classes: list[str] | None = None, *,
-                       samples: tuple[int, int] | None = None) -> Iterator[LabelBatch]:
-    """Stream an array file as label batches ``[n, C]`` (after the value policy), samples in order.
-
-    ``samples=(start, stop)``: only that range of the first axis (a Dask partition of a ``.npy``), its
-    rows numbered as in the whole file, so errors name the same sample as the local engine does."""
-    path = Path(path)
-    source = _open(path, spec)
-    if samples is not None:
-        source = source.sliced(*samples)
+def _batches(path: Path, spec: InputSpec, source: _Source, classes: Sequence[str] | None) -> Iterator[LabelBatch]:
+    """``source``'s samples in order as label batches ``[n, C]`` (after the value policy), its rows
+    numbered as in the whole file (a run of samples too), so errors name the sample the user sees."""
     names = _names(path, spec, source.names, source.num_classes)
     if classes is not None and list(classes) != names:
         raise InputError(f"{path}: classes {short_names(names)} differ from {short_names(list(classes))}")
-    size = max(path.stat().st_size, 1)
+    size = max(_size(path), 1)
     start = source.first_row
     plain = not spec.policy.ignore_values and spec.policy.binarize is None
     nothing = np.zeros(len(names))
-    with reader_boundary(path, "the array"):
-        for block in source.blocks():
-            n = len(block)
-            rows = np.arange(start + 1, start + n + 1)
-            start += n
-            # 0/1 integers need no value policy: skipping its float64 copy makes a uint8 .npy ~8x
-            # faster to count (benchmarks/RESULTS.md).
-            if plain and block.dtype.kind in "biu" and (n == 0 or (block.min() >= 0 and block.max() <= 1)):
-                done = int(size * start / max(source.samples, 1))
-                yield LabelBatch(block, names, rows, done, nothing.copy(), nothing.copy())
-                continue
-            try:
-                result = apply_policy(block, spec.policy, columns=names, row_numbers=rows, source=str(path))
-            except InputError as exc:
-                if not isinstance(source, _ArraySource) or not path.name.lower().endswith(".npy"):
-                    raise
-                raise InputError(exc.message, hint=f"{exc.hint + '; ' if exc.hint else ''}if these .npy files "
-                                 "are segmentation masks, pass --mask-mode index (or binary, channels)") from None
+    for block in _read_blocks(path, source):
+        n = len(block)
+        rows = np.arange(start + 1, start + n + 1)
+        start += n
+        # 0/1 integers need no value policy: skipping its float64 copy makes a uint8 .npy ~8x
+        # faster to count (benchmarks/RESULTS.md).
+        if plain and block.dtype.kind in "biu" and (n == 0 or (block.min() >= 0 and block.max() <= 1)):
             done = int(size * start / max(source.samples, 1))
-            yield LabelBatch(result.labels, names, rows, done, result.missing, result.uncertain)
+            yield LabelBatch(block, names, rows, done, nothing.copy(), nothing.copy())
+            continue
+        try:
+            result = apply_policy(block, spec.policy, columns=names, row_numbers=rows, source=str(path))
+        except InputError as exc:
+            if not isinstance(source, _ArraySource) or not path.name.lower().endswith(".npy"):
+                raise
+            raise InputError(exc.message, hint=f"{exc.hint + '; ' if exc.hint else ''}if these .npy files "
+                             "are segmentation masks, pass --mask-mode index (or binary, channels)") from None
+        done = int(size * start / max(source.samples, 1))
+        yield LabelBatch(result.labels, names, rows, done, result.missing, result.uncertain)
+
+
+def _read_blocks(path: Path, source: _Source) -> Iterator[np.ndarray]:
+    """``source.blocks()``, each read inside the decode boundary (a truncated archive, a bad page)."""
+    blocks = source.blocks()
+    while True:
+        with reader_boundary(path, "the array"):
+            block = next(blocks, None)
+        if block is None:
+            return
+        yield block
 
 
 def _names(path: Path, spec: InputSpec, own: list[str] | None, c: int) -> list[str]:
     if spec.classes_file is not None:
-        names = _read_classes_file(spec.classes_file)
+        names = read_classes_file(spec.classes_file)
         if len(names) != c:
             raise OptionsError(f"{spec.classes_file} names {len(names)} classes but {path} has {c}")
         return names
     if own is not None:
         if len(own) != c:
             raise InputError(f"{path}: names {len(own)} classes but the array has {c}")
-        return [str(n) for n in own]
+        names = [str(n) for n in own]
+        twice = sorted({n for n in names if names.count(n) > 1})
+        if twice:
+            raise InputError(f"{path}: names the class {twice[0]!r} twice",
+                             hint="pass --classes-file with one name per class")
+        return names
     return [str(i) for i in range(c)]
 
 
@@ -193,9 +401,6 @@ class _Source:
         self.names = names
         #: Rows (after flattening the non-class axes) before this source's first one.
         self.first_row = 0
-
-    def sliced(self, start: int, stop: int) -> _Source:
-        raise InputError(f"{self.path}: only .npy arrays are read in slices")
 
     def blocks(self) -> Iterator[np.ndarray]:
         raise NotImplementedError
@@ -251,7 +456,7 @@ class _ArraySource(_Source):
             release(i + step)
 
 
-def _page_release(view: np.ndarray):
+def _page_release(view: np.ndarray) -> Callable[[int], None]:
     """For a C-ordered memory map, a function that drops the pages of the rows read so far from this
     process (they stay in the page cache): a mapped file's pages count in RSS, so without it counting
     a 500 MB .npy would hold 500 MB (benchmarks/RESULTS.md)."""
@@ -318,24 +523,6 @@ class _TensorSource(_Source):
             yield block.numpy()
 
 
-def _open(path: Path, spec: InputSpec) -> _Source:
-    name = path.name.lower()
-    fmt = (spec.format or "").lower()
-    if fmt not in ("npy", "npz", "pt"):
-        fmt = "npz" if name.endswith(".npz") else "pt" if name.endswith((".pt", ".pth")) else "npy"
-    if not path.exists():
-        raise InputError(f"{path}: no such file")
-    with reader_boundary(path, f"the .{fmt} file"):
-        if fmt == "npy":
-            if spec.key is not None:
-                raise OptionsError(f"--key {spec.key}: a .npy file holds one array; --key is for .npz and .pt")
-            array = np.load(path, mmap_mode="r", allow_pickle=False)
-            return _ArraySource(path, array, spec)
-        if fmt == "npz":
-            return _open_npz(path, spec)
-        return _open_pt(path, spec)
-
-
 def _pick_key(path: Path, keys: list[str], key: str | None, what: str) -> str:
     candidates = [k for k in keys if k not in NAME_KEYS]
     if key is not None:
@@ -360,22 +547,24 @@ def _read_npy_header(fh) -> tuple[tuple[int, ...], bool, np.dtype]:
 
 
 def _open_npz(path: Path, spec: InputSpec) -> _Source:
-    with zipfile.ZipFile(path) as zf:
+    with reader_boundary(path, "the .npz file"):
+        zf = zipfile.ZipFile(path)
+    with zf:
         members = {n[:-4]: n for n in zf.namelist() if n.endswith(".npy")}
         key = _pick_key(path, list(members), spec.key, "array")
         names = None
         for name_key in NAME_KEYS:
             if name_key in members and name_key != key:
-                with zf.open(members[name_key]) as fh:
+                with reader_boundary(path, "the .npz file"), zf.open(members[name_key]) as fh:
                     values = np.lib.format.read_array(fh, allow_pickle=False)
                 if values.dtype.kind in "US":
                     names = [str(v) for v in values.reshape(-1)]
-        with zf.open(members[key]) as fh:
+        with reader_boundary(path, "the .npz file"), zf.open(members[key]) as fh:
             shape, fortran, dtype = _read_npy_header(fh)
     probe = _Source(path, shape, spec)  # settles the class axis (or fails) before any data is read
     if not fortran and not dtype.hasobject and dtype.kind in "biuf" and probe.axis == len(shape) - 1:
         return _NpzStream(path, members[key], shape, dtype, spec, names)
-    with np.load(path, allow_pickle=False) as data:
+    with reader_boundary(path, "the .npz file"), np.load(path, allow_pickle=False) as data:
         array = data[key]
     return _ArraySource(path, array, spec, names)
 
@@ -384,23 +573,36 @@ def _open_pt(path: Path, spec: InputSpec) -> _Source:
     torch = require("torch", feature=".pt arrays")
     import pickle
 
+    with reader_boundary(path, "the .pt file"), open(path, "rb") as fh:
+        magic = fh.read(2)
+    if magic != b"PK" and magic[:1] != b"\x80":
+        raise InputError(f"{path}: cannot read the .pt file (neither a zip archive nor a pickle, which "
+                         "torch.save writes)", hint="is it a label file of another format? pass --format")
     try:
-        obj = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
-    except RuntimeError:
-        # Files in the legacy (non-zip) format cannot be memory-mapped.
-        obj = torch.load(path, map_location="cpu", weights_only=True)
+        try:
+            obj = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+        except RuntimeError:
+            # Files in the legacy (non-zip) format cannot be memory-mapped.
+            obj = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
         raise InputError(f"{path}: holds objects that torch.load(weights_only=True) refuses ({exc})",
                          hint="save plain tensors (torch.save(labels_tensor, path))") from None
+    except MemoryError:
+        raise
+    except Exception as exc:
+        # torch's decoder reports a damaged or foreign file in many types (RuntimeError for a truncated
+        # archive, KeyError for text): all mean the same to the user.
+        raise InputError(f"{path}: cannot read the .pt file ({type(exc).__name__}: {describe(exc)})",
+                         hint="check that the file is complete and in the expected format") from exc
     names: list[str] | None = None
     if isinstance(obj, dict):
-        keys = [str(k) for k in obj if isinstance(obj[k], torch.Tensor)]
-        key = _pick_key(path, keys, spec.key, "tensor")
+        tensors = {str(k): k for k in obj if isinstance(obj[k], torch.Tensor)}  # keys may be ints
+        key = _pick_key(path, list(tensors), spec.key, "tensor")
         for name_key in NAME_KEYS:
             value = obj.get(name_key)
             if isinstance(value, (list, tuple)) and all(isinstance(v, str) for v in value):
                 names = list(value)
-        obj = obj[key]
+        obj = obj[tensors[key]]
     elif spec.key is not None:
         raise OptionsError(f"--key {spec.key}: {path} holds a single tensor, not a dict")
     if not isinstance(obj, torch.Tensor):
@@ -408,7 +610,16 @@ def _open_pt(path: Path, spec: InputSpec) -> _Source:
     return _TensorSource(path, obj.detach(), spec, names)
 
 
-# ---------------------------------------------------------------------------------- sample targets
+# ------------------------------------------------------------------- TRANSITION: the legacy callers
+
+
+def iter_label_batches(path: Path, spec: InputSpec, classes: list[str] | None = None) -> Iterator[LabelBatch]:
+    """The rows of an array file, read by the reader the count chose (:meth:`_ArrayFileReader.rows`),
+    for ``validate`` and ``sampling`` until they ask the reader themselves."""
+    from . import resolve
+
+    path = Path(path)
+    return resolve(path, spec).rows(path, spec, classes=classes)
 
 
 def sample_targets(files: Sequence[Path], spec: InputSpec, limit: int, *,
@@ -453,3 +664,4 @@ def sample_targets(files: Sequence[Path], spec: InputSpec, limit: int, *,
         out[row:row + len(labels), cols] = labels
         row += len(labels)
     return out, names
+
