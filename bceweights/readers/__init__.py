@@ -147,9 +147,16 @@ def head(path: Path, size: int = SNIFF_BYTES) -> bytes:
 def resolve(path: Path, spec: InputSpec) -> Reader:
     """The reader for ``path``: ``--format``, else the longest matching extension (a shared one
     settled by ``claims`` and sniffing), else the content."""
-    if spec.format:
-        return get(spec.format)
     path = Path(path)
+    if spec.format:
+        named = get(spec.format)
+        if named.claims(path, spec):
+            return named
+        # The named format defers to another reader of its files under these options (--format npy
+        # with --mask-mode index reads .npy masks).
+        shared = set(named.extensions)
+        return next((r for r in readers().values()
+                     if r is not named and shared & set(r.extensions) and r.claims(path, spec)), named)
     if path.is_dir():
         for reader in readers().values():
             if reader.claims_folder(path, spec):
