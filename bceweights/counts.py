@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from .errors import InputError
+from .pairs import csr_pair_chunks
 
 _PER_CLASS = ("pos", "neg", "ignored", "missing", "uncertain", "soft")
 #: Per-class integer sums only masks have (None until a reader adds them).
@@ -36,6 +37,126 @@ _HIST_BITS = 16
 
 def _zeros(n: int) -> np.ndarray:
     return np.zeros(n, dtype=np.float64)
+
+
+@dataclass(frozen=True, eq=False)
+class SparseLabels:
+    """A batch of 0/1 label rows in CSR form: row ``r`` holds the classes
+    ``indices[indptr[r]:indptr[r + 1]]``, every value 1. It counts exactly like the dense ``[n, C]`` 0/1
+    block it stands for, in O(labels) memory (a label list over 20,000 classes is a few bytes a row,
+    where the dense block is 20 KB).
+
+    The constructor puts each row's classes in increasing order and drops repeats (a label given
+    twice in a row counts once), so producers need not sort; already sorted rows cost one check.
+
+    >>> s = SparseLabels(np.array([0, 2, 2, 4]), np.array([3, 1, 0, 0]), num_classes=4)
+    >>> s.indices.tolist(), s.indptr.tolist(), s.shape
+    ([1, 3, 0], [0, 2, 2, 3], (3, 4))
+    >>> s.to_dense().tolist()
+    [[0, 1, 0, 1], [0, 0, 0, 0], [1, 0, 0, 0]]
+    """
+
+    indptr: np.ndarray
+    indices: np.ndarray
+    num_classes: int
+
+    def __post_init__(self) -> None:
+        indptr = np.asarray(self.indptr, dtype=np.int64)
+        indices = np.asarray(self.indices)
+        if indices.dtype.kind not in "iu":
+            raise ValueError(f"SparseLabels indices must be integers, not {indices.dtype}")
+        indices = indices.astype(np.int64, copy=False)
+        c = int(self.num_classes)
+        if indptr.ndim != 1 or len(indptr) < 1 or indptr[0] != 0 or indices.ndim != 1 \
+                or indptr[-1] != len(indices) or (np.diff(indptr) < 0).any():
+            raise ValueError("SparseLabels: indptr must rise from 0 to len(indices)")
+        if len(indices) and (indices.min() < 0 or indices.max() >= c):
+            raise ValueError(f"SparseLabels: a class index outside [0, {c})")
+        step = np.diff(indices)
+        # A step at a row start may go down; inside a row it must go up.
+        inside = np.ones(len(step), dtype=bool)
+        starts = indptr[1:-1]
+        inside[starts[(starts > 0) & (starts < len(indices))] - 1] = False
+        if (step[inside] <= 0).any():
+            rows = np.repeat(np.arange(len(indptr) - 1), np.diff(indptr))
+            codes = np.unique(rows * c + indices)
+            indices = codes % c
+            indptr = np.concatenate([[0], np.cumsum(np.bincount(codes // c, minlength=len(indptr) - 1))])
+        object.__setattr__(self, "indptr", indptr)
+        object.__setattr__(self, "indices", indices)
+        object.__setattr__(self, "num_classes", c)
+
+    @classmethod
+    def from_dense(cls, block: np.ndarray) -> SparseLabels:
+        """The non-zero entries of a ``[n, C]`` block (any non-zero value is a 1)."""
+        block = np.asarray(block)
+        rows, cols = np.nonzero(block)
+        indptr = np.concatenate([[0], np.cumsum(np.bincount(rows, minlength=block.shape[0]))])
+        return cls(indptr, cols, block.shape[1])
+
+    @classmethod
+    def from_pairs(cls, rows: np.ndarray, classes: np.ndarray, n: int, num_classes: int) -> SparseLabels:
+        """From (row, class) pairs in any order, ``rows`` in ``[0, n)``: a label list exploded."""
+        rows = np.asarray(rows, dtype=np.int64)
+        classes = np.asarray(classes, dtype=np.int64)
+        if len(rows) != len(classes):
+            raise ValueError("SparseLabels.from_pairs: rows and classes differ in length")
+        if len(rows) and (rows.min() < 0 or rows.max() >= n):
+            raise ValueError(f"SparseLabels.from_pairs: a row outside [0, {n})")
+        if len(rows) > 1 and (np.diff(rows) < 0).any():
+            order = np.argsort(rows, kind="stable")
+            rows, classes = rows[order], classes[order]
+        indptr = np.concatenate([[0], np.cumsum(np.bincount(rows, minlength=n))])
+        return cls(indptr, classes, num_classes)
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return len(self.indptr) - 1, self.num_classes
+
+    def __len__(self) -> int:
+        return len(self.indptr) - 1
+
+    @property
+    def nnz(self) -> int:
+        return len(self.indices)
+
+    def row_lengths(self) -> np.ndarray:
+        """Labels per row."""
+        return np.diff(self.indptr)
+
+    def __getitem__(self, rows: slice | np.ndarray | list[int]) -> SparseLabels:
+        """Rows by slice, integer positions or a boolean mask, like a NumPy block's ``block[rows]``."""
+        if isinstance(rows, slice):
+            start, stop, step = rows.indices(len(self))
+            if step == 1:
+                stop = max(stop, start)
+                lo, hi = self.indptr[start], self.indptr[stop]
+                return SparseLabels(self.indptr[start:stop + 1] - lo, self.indices[lo:hi], self.num_classes)
+            rows = np.arange(start, stop, step)
+        rows = np.asarray(rows)
+        if rows.dtype == bool:
+            if rows.shape != (len(self),):
+                raise IndexError(f"a boolean mask of {rows.shape} for {len(self)} rows")
+            rows = np.flatnonzero(rows)
+        rows = rows.astype(np.int64, copy=False)
+        lengths = self.row_lengths()[rows]
+        starts = self.indptr[rows]
+        # Positions of the kept labels: each row's start plus 0 .. length - 1.
+        offsets = np.arange(lengths.sum()) - np.repeat(np.cumsum(lengths) - lengths, lengths)
+        taken = self.indices[np.repeat(starts, lengths) + offsets]
+        return SparseLabels(np.concatenate([[0], np.cumsum(lengths)]), taken, self.num_classes)
+
+    def with_num_classes(self, num_classes: int) -> SparseLabels:
+        """The same rows in a wider class space (classes appended since the batch was made)."""
+        if num_classes < self.num_classes:
+            raise ValueError(f"cannot narrow {self.num_classes} classes to {num_classes}")
+        return SparseLabels(self.indptr, self.indices, num_classes)
+
+    def to_dense(self, dtype: np.dtype | type = np.uint8) -> np.ndarray:
+        """The ``[n, C]`` block (for small batches and tests: this is the memory the type avoids)."""
+        out = np.zeros(self.shape, dtype=dtype)
+        out[np.repeat(np.arange(len(self)), self.row_lengths()), self.indices] = 1
+        return out
 
 
 @dataclass
@@ -100,12 +221,16 @@ class Counts:
             self.cooccurrence = np.zeros((self.num_classes, self.num_classes), dtype=np.float64)
         return self
 
-    def update(self, labels: np.ndarray) -> None:
-        """Add a batch of labels shaped ``[n, C]``.
+    def update(self, labels: np.ndarray | SparseLabels) -> None:
+        """Add a batch of labels shaped ``[n, C]``, dense or :class:`SparseLabels`.
 
         Values are in [0, 1]; NaN marks an ignored value (it counts as neither positive nor negative).
-        Value policies (uncertain, missing, sentinels) are applied before, by the readers.
+        Value policies (uncertain, missing, sentinels) are applied before, by the readers. A
+        :class:`SparseLabels` batch counts exactly like its dense 0/1 block.
         """
+        if isinstance(labels, SparseLabels):
+            self._update_sparse(labels)
+            return
         labels = np.asarray(labels)
         if labels.ndim != 2 or labels.shape[1] != self.num_classes:
             raise ValueError(f"expected a batch shaped [n, {self.num_classes}], got {list(labels.shape)}")
@@ -136,7 +261,28 @@ class Counts:
         if self.cooccurrence is not None:
             self._add_gram(y)
 
-    def add_batch(self, batch: Any, labels: np.ndarray | None = None) -> None:
+    def _update_sparse(self, labels: SparseLabels) -> None:
+        """0/1 rows as CSR: sums over the stored labels only, O(labels + C) per batch."""
+        if labels.num_classes != self.num_classes:
+            raise ValueError(f"expected a batch of {self.num_classes} classes, got {labels.num_classes}")
+        n = len(labels)
+        if n == 0:
+            return
+        pos = np.bincount(labels.indices, minlength=self.num_classes)
+        self.pos += pos
+        self.neg += n - pos
+        self.samples += n
+        self.no_positive += n - int(np.count_nonzero(labels.row_lengths()))
+        if self.cooccurrence is not None:
+            c = self.num_classes
+            flat = self.cooccurrence.reshape(-1)
+            flat[np.arange(c) * (c + 1)] += pos
+            for a, b, _ in csr_pair_chunks(labels.indptr, labels.indices):
+                codes, times = np.unique(a * c + b, return_counts=True)
+                flat[codes] += times
+                flat[(codes % c) * c + codes // c] += times
+
+    def add_batch(self, batch: Any, labels: np.ndarray | SparseLabels | None = None) -> None:
         """Add a reader's label batch (``readers.tables.LabelBatch``): its classes not yet here (label
         lists meet them as they go), its per-class blanks and -1 counts, its notes and its labels.
 
