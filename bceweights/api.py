@@ -14,6 +14,8 @@ import numpy as np
 from . import __version__
 from .counts import Counts
 from .engines import ProgressSink, count_paths
+from .pairs import from_payload as pairs_from_payload
+from .pairs import to_payload as pairs_payload
 from .spec import InputSpec
 from .weights import WeightOptions, Weights, compute_weights
 
@@ -59,12 +61,17 @@ class Result:
         }
         if counts.image_count is not None:
             out["image_count"] = torch.tensor(counts.image_count, dtype=torch.int64)
-        if counts.cooccurrence is not None:
-            out["cooccurrence"] = torch.tensor(counts.cooccurrence, dtype=torch.float64)
+        pairs_info = None
+        if counts.pairs is not None:
+            # Dense [C, C] up to the bound, else the most frequent pairs as index + count.
+            pair_tensors, pairs_info = pairs_payload(counts.pairs)
+            out.update(pair_tensors)
         meta = dict(self.meta)
         # The report shows the saved weight shape; `bceweights report` reads it back from here.
         meta["flat"] = bool(flat or meta.get("flat"))
-        meta["counts"] = {k: v for k, v in counts.to_dict().items() if k != "cooccurrence"}
+        meta["counts"] = counts.to_dict(pairs=False)
+        if pairs_info is not None:
+            meta["cooccurrence"] = pairs_info
         meta["weights"] = {
             **self.weights.options.describe(),
             "shape": shape,
@@ -148,9 +155,8 @@ def result_from_payload(data: dict[str, Any]) -> Result:
     if not counts_dict:
         counts_dict = {"classes": data["classes"], "pos": data["pos_count"].tolist(),
                        "neg": data["neg_count"].tolist()}
-    if "cooccurrence" in data:
-        counts_dict["cooccurrence"] = data["cooccurrence"].tolist()
     counts = Counts.from_dict(counts_dict)
+    counts.pairs = pairs_from_payload(data, counts.num_classes, meta.pop("cooccurrence", None))
     info = meta.pop("weights", {})
     # meta["weights"] holds WeightOptions.describe() and more; an older file lacks the newer options.
     options = WeightOptions(**{f.name: info[f.name] for f in fields(WeightOptions) if f.name in info})

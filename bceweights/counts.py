@@ -2,8 +2,9 @@
 
 Everything bceweights knows about a label set is a sum, so counts from a chunk, a file, a worker
 process or a Dask partition merge by plain addition (:meth:`Counts.merge`), in any order, with the same
-result. A :class:`Counts` never keeps rows: memory is O(C) (O(C²) with co-occurrence), whatever the
-size of the data.
+result. A :class:`Counts` never keeps rows: memory is O(C), plus the label pairs when co-occurrence is
+tracked, bounded by :mod:`bceweights.pairs` (a dense C x C only up to ``DENSE_MAX_CLASSES`` classes),
+whatever the size of the data.
 
 Definitions (per class c):
 
@@ -18,13 +19,13 @@ Definitions (per class c):
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import InitVar, dataclass, field
 from typing import Any
 
 import numpy as np
 
 from .errors import InputError
-from .pairs import csr_pair_chunks
+from .pairs import PairCounts
 
 _PER_CLASS = ("pos", "neg", "ignored", "missing", "uncertain", "soft")
 #: Per-class integer sums only masks have (None until a reader adds them).
@@ -184,12 +185,16 @@ class Counts:
     image_count: np.ndarray | None = None
     #: Masks: per class, the pixels of the images that contain it (for ``median-frequency``).
     image_pixels: np.ndarray | None = None
-    cooccurrence: np.ndarray | None = None
+    #: Label pairs (:class:`~bceweights.pairs.PairCounts`), None unless :meth:`track_cooccurrence`.
+    pairs: PairCounts | None = None
     #: What a reader decided and the user should know (e.g. "mask mode: index, because ..."); merged
     #: as a union, in first-seen order.
     notes: list[str] = field(default_factory=list)
+    #: A dense C×C pair matrix to start from (becomes :attr:`pairs`); reading ``counts.cooccurrence``
+    #: gives the dense matrix back (see :func:`_dense_cooccurrence`).
+    cooccurrence: InitVar[np.ndarray | None] = None
 
-    def __post_init__(self) -> None:
+    def __post_init__(self, cooccurrence: np.ndarray | None = None) -> None:
         self.classes = [str(c) for c in self.classes]
         self.notes = list(self.notes)
         if len(set(self.classes)) != len(self.classes):
@@ -203,8 +208,10 @@ class Counts:
             value = getattr(self, name)
             if value is not None:
                 setattr(self, name, np.asarray(value, dtype=np.int64).copy())
-        if self.cooccurrence is not None:
-            self.cooccurrence = np.asarray(self.cooccurrence, dtype=np.float64).copy()
+        if cooccurrence is not None:
+            self.pairs = PairCounts.from_dense(cooccurrence)
+        if self.pairs is not None and self.pairs.num_classes != n:
+            raise ValueError(f"pair counts of {self.pairs.num_classes} classes for {n} classes")
 
     @property
     def num_classes(self) -> int:
@@ -216,9 +223,10 @@ class Counts:
         return self.pos + self.neg
 
     def track_cooccurrence(self) -> Counts:
-        """Start counting label pairs (C×C); only meaningful before the first update."""
-        if self.cooccurrence is None:
-            self.cooccurrence = np.zeros((self.num_classes, self.num_classes), dtype=np.float64)
+        """Start counting label pairs (dense C×C up to ``pairs.DENSE_MAX_CLASSES`` classes, the pairs
+        that occur above it); only meaningful before the first update."""
+        if self.pairs is None:
+            self.pairs = PairCounts(self.num_classes)
         return self
 
     def update(self, labels: np.ndarray | SparseLabels) -> None:
@@ -258,7 +266,7 @@ class Counts:
         self.neg += valid - pos
         self.samples += n
         self.no_positive += int(np.count_nonzero(y.sum(axis=1) == 0))
-        if self.cooccurrence is not None:
+        if self.pairs is not None:
             self._add_gram(y)
 
     def _update_sparse(self, labels: SparseLabels) -> None:
@@ -273,14 +281,8 @@ class Counts:
         self.neg += n - pos
         self.samples += n
         self.no_positive += n - int(np.count_nonzero(labels.row_lengths()))
-        if self.cooccurrence is not None:
-            c = self.num_classes
-            flat = self.cooccurrence.reshape(-1)
-            flat[np.arange(c) * (c + 1)] += pos
-            for a, b, _ in csr_pair_chunks(labels.indptr, labels.indices):
-                codes, times = np.unique(a * c + b, return_counts=True)
-                flat[codes] += times
-                flat[(codes % c) * c + codes // c] += times
+        if self.pairs is not None:
+            self.pairs.add_csr(labels.indptr, labels.indices)
 
     def add_batch(self, batch: Any, labels: np.ndarray | SparseLabels | None = None) -> None:
         """Add a reader's label batch (``readers.tables.LabelBatch``): its classes not yet here (label
@@ -301,7 +303,7 @@ class Counts:
         """0/1 integers (the common case, often a transposed view of per-column arrays): integer sums
         on the narrow type, no float copy except the one the co-occurrence product needs."""
         n = labels.shape[0]
-        if self.cooccurrence is not None:
+        if self.pairs is not None and self.pairs.matrix is not None:
             for start in range(0, n, _GRAM_ROWS):
                 self._update_binary_gram(labels[start:start + _GRAM_ROWS])
             return
@@ -311,6 +313,9 @@ class Counts:
         self.samples += n
         per_row = labels.sum(axis=1, dtype=np.uint8 if self.num_classes < 256 else np.int64)
         self.no_positive += n - int(np.count_nonzero(per_row))
+        if self.pairs is not None:
+            # Above the dense bound: the pairs of the non-zero entries, no C x C product.
+            self.pairs.add_rows(labels)
 
     def _update_binary_gram(self, labels: np.ndarray) -> None:
         """Counts and co-occurrence of 0/1 rows (fewer than 2**24 of them, so float32 sums are exact).
@@ -358,14 +363,17 @@ class Counts:
                 gram[diagonal, diagonal] = pos
         self.pos += pos
         self.neg += n - pos
-        self.cooccurrence += gram
+        self.pairs.matrix += gram
 
     def _add_gram(self, y: np.ndarray) -> None:
+        if self.pairs.matrix is None:
+            self.pairs.add_rows(y)
+            return
         # float32 BLAS is ~50x faster than an integer matmul; its sums of 0/1 products stay exact while
         # below 2**24, hence the row slices.
         for start in range(0, y.shape[0], _GRAM_ROWS):
             yf = y[start:start + _GRAM_ROWS].astype(np.float32)
-            self.cooccurrence += (yf.T @ yf).astype(np.float64)
+            self.pairs.matrix += (yf.T @ yf).astype(np.float64)
 
     def add(
         self,
@@ -412,10 +420,8 @@ class Counts:
         for name in _PER_CLASS_OPTIONAL:
             if getattr(self, name) is not None:
                 setattr(self, name, np.concatenate([getattr(self, name), np.zeros(k, dtype=np.int64)]))
-        if self.cooccurrence is not None:
-            grown = np.zeros((self.num_classes + k, self.num_classes + k))
-            grown[: self.num_classes, : self.num_classes] = self.cooccurrence
-            self.cooccurrence = grown
+        if self.pairs is not None:
+            self.pairs.grow(self.num_classes + k)
         self.classes = self.classes + new
 
     def _baseline_for_new_class(self, n_old: int | None = None) -> tuple[float, float]:
@@ -441,8 +447,10 @@ class Counts:
         for name in _PER_CLASS_OPTIONAL:
             if getattr(self, name) is not None:
                 setattr(out, name, getattr(self, name)[order])
-        if self.cooccurrence is not None:
-            out.cooccurrence = self.cooccurrence[np.ix_(order, order)]
+        if self.pairs is not None:
+            new_of_old = np.empty_like(order)
+            new_of_old[order] = np.arange(len(order))
+            out.pairs = self.pairs.remapped(new_of_old, self.num_classes)
         return out
 
     def merge(self, other: Counts) -> Counts:
@@ -462,22 +470,28 @@ class Counts:
         self.spatial_ndim = max(self.spatial_ndim, other.spatial_ndim)
         self.notes = list(dict.fromkeys([*self.notes, *other.notes]))
         self._add_optional(**{name: getattr(other, name) for name in _PER_CLASS_OPTIONAL})
-        if other.cooccurrence is not None or self.cooccurrence is not None:
-            if self.cooccurrence is None or other.cooccurrence is None:
-                # A partial matrix would be wrong, so drop it rather than report half the pairs.
-                self.cooccurrence = None
+        if other.pairs is not None or self.pairs is not None:
+            if self.pairs is None or other.pairs is None:
+                # Pairs of some partials only would be wrong, so drop them rather than report half.
+                self.pairs = None
             else:
-                self.cooccurrence = self.cooccurrence + other.cooccurrence
+                self.pairs.merge(other.pairs)
         return self
 
     def __add__(self, other: Counts) -> Counts:
         return self.copy().merge(other)
 
     def copy(self) -> Counts:
-        return Counts.from_dict(self.to_dict())
+        # Not through to_dict: millions of pairs as Python lists would cost seconds and gigabytes.
+        out = Counts(list(self.classes), samples=self.samples, no_positive=self.no_positive, pixels=self.pixels,
+                     spatial_ndim=self.spatial_ndim, notes=list(self.notes),
+                     **{name: getattr(self, name) for name in (*_PER_CLASS, *_PER_CLASS_OPTIONAL)})
+        out.pairs = None if self.pairs is None else self.pairs.copy()
+        return out
 
-    def to_dict(self) -> dict[str, Any]:
-        """Plain Python values (lists, ints, floats): JSON- and ``weights_only``-safe."""
+    def to_dict(self, *, pairs: bool = True) -> dict[str, Any]:
+        """Plain Python values (lists, ints, floats): JSON- and ``weights_only``-safe. ``pairs=False``
+        leaves out ``cooccurrence`` (the ``.pt`` stores the pairs as tensors)."""
         out: dict[str, Any] = {"classes": list(self.classes)}
         for name in _PER_CLASS:
             out[name] = getattr(self, name).tolist()
@@ -488,21 +502,53 @@ class Counts:
             spatial_ndim=int(self.spatial_ndim),
             **{name: None if getattr(self, name) is None else getattr(self, name).tolist()
                for name in _PER_CLASS_OPTIONAL},
-            cooccurrence=None if self.cooccurrence is None else self.cooccurrence.tolist(),
             notes=list(self.notes),
         )
+        if pairs:
+            out["cooccurrence"] = None if self.pairs is None else self.pairs.to_plain()
         return out
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Counts:
+        """Back from :meth:`to_dict` (``cooccurrence``: a dense matrix as lists, or the sparse dict)."""
         known = {"classes", *_PER_CLASS, *_PER_CLASS_OPTIONAL, "samples", "no_positive", "pixels",
-                 "spatial_ndim", "cooccurrence", "notes"}
-        return cls(**{k: v for k, v in data.items() if k in known})
+                 "spatial_ndim", "notes"}
+        out = cls(**{k: v for k, v in data.items() if k in known})
+        if data.get("cooccurrence") is not None:
+            out.pairs = PairCounts.from_plain(data["cooccurrence"], out.num_classes)
+        return out
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Counts):
             return NotImplemented
-        return self.to_dict() == other.to_dict()
+        scalars = ("classes", "samples", "no_positive", "pixels", "spatial_ndim", "notes")
+        if any(getattr(self, k) != getattr(other, k) for k in scalars):
+            return False
+        for name in (*_PER_CLASS, *_PER_CLASS_OPTIONAL):
+            a, b = getattr(self, name), getattr(other, name)
+            if (a is None) != (b is None) or (a is not None and not np.array_equal(a, b)):
+                return False
+        return self.pairs == other.pairs
+
+
+def _dense_cooccurrence(self: Counts) -> np.ndarray | None:
+    """The dense C×C pair matrix (None when pairs are not tracked). Above ``pairs.DENSE_MAX_CLASSES``
+    classes there is none: read ``counts.pairs`` instead."""
+    if self.pairs is None:
+        return None
+    if self.pairs.matrix is None:
+        raise ValueError(f"the label pairs of {self.num_classes:,} classes are kept sparse "
+                         f"({self.pairs.mode}, see bceweights.pairs); read counts.pairs")
+    return self.pairs.matrix
+
+
+def _set_cooccurrence(self: Counts, matrix: np.ndarray | None) -> None:
+    self.pairs = None if matrix is None else PairCounts.from_dense(matrix)
+
+
+# Set after the dataclass is made: in the class body the property would be taken for the default of
+# the ``cooccurrence`` init argument.
+Counts.cooccurrence = property(_dense_cooccurrence, _set_cooccurrence)  # type: ignore[assignment]
 
 
 def _aligned(other: Counts, target: Counts) -> Counts:
@@ -520,9 +566,8 @@ def _aligned(other: Counts, target: Counts) -> Counts:
         if getattr(other, name) is not None:
             setattr(out, name, np.zeros(target.num_classes, dtype=np.int64))
             getattr(out, name)[index] = getattr(other, name)
-    if other.cooccurrence is not None:
-        out.cooccurrence = np.zeros((target.num_classes, target.num_classes))
-        out.cooccurrence[np.ix_(index, index)] = other.cooccurrence
+    if other.pairs is not None:
+        out.pairs = other.pairs.remapped(index, target.num_classes)
     return out
 
 
