@@ -86,6 +86,23 @@ def test_sparse_labels_canonical_form_and_row_selection(case, data):
     np.testing.assert_array_equal(again.to_dense(), s.to_dense())
 
 
+@settings(max_examples=80, deadline=None)
+@given(st.integers(0, 30), st.integers(0, 70), st.sampled_from(["uint8", "bool", "int64", "float64"]),
+       st.booleans(), st.floats(0, 1), st.integers(0, 2**32 - 1))
+def test_nonzero_rows_equals_numpy(n, c, dtype, fortran, density, seed):
+    from bceweights.pairs import nonzero_rows
+
+    rng = np.random.default_rng(seed)
+    y = (rng.random((n, c)) < density).astype(dtype)
+    if fortran:
+        y = np.asfortranarray(y)
+    rows, cols = nonzero_rows(y)
+    want = np.nonzero(y)
+    np.testing.assert_array_equal(rows, want[0])
+    np.testing.assert_array_equal(cols, want[1])
+    np.testing.assert_array_equal(SparseLabels.from_dense(y).to_dense(), (y != 0).astype(np.uint8))
+
+
 def test_sparse_labels_refuse_bad_structure():
     with pytest.raises(ValueError, match="outside"):
         SparseLabels(np.array([0, 1]), np.array([3]), 3)
