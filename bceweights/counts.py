@@ -34,6 +34,9 @@ _PER_CLASS_OPTIONAL = ("image_count", "image_pixels")
 _GRAM_ROWS = 1 << 20
 #: Up to this many classes, label pairs are counted from a histogram of row codes (2**C bins), not a product.
 _HIST_BITS = 16
+#: A label pair costs about this many n·C² product terms (benchmarks: 30 ns against 15 ps at 2,048
+#: classes, with a margin of two): dense-mode blocks with fewer pairs than n·C² / this go by pairs.
+_PAIR_COST = 4000
 
 
 def _zeros(n: int) -> np.ndarray:
@@ -273,8 +276,13 @@ class Counts:
         """0/1 rows as CSR: sums over the stored labels only, O(labels + C) per batch."""
         if labels.num_classes != self.num_classes:
             raise ValueError(f"expected a batch of {self.num_classes} classes, got {labels.num_classes}")
-        n = len(labels)
+        n, c = labels.shape
         if n == 0:
+            return
+        if self.pairs is not None and self.pairs.matrix is not None and c > _HIST_BITS \
+                and _pair_count(labels) * _PAIR_COST >= n * c * c:
+            # Rows so full that the product is cheaper; the block is at most [n, DENSE_MAX_CLASSES].
+            self._gram_rows(labels.to_dense())
             return
         pos = np.bincount(labels.indices, minlength=self.num_classes)
         self.pos += pos
@@ -309,8 +317,8 @@ class Counts:
             self._update_sparse(SparseLabels.from_dense(labels))
             return
         if self.pairs is not None:
-            for start in range(0, n, _GRAM_ROWS):
-                self._update_binary_gram(labels[start:start + _GRAM_ROWS])
+            if not self._few_pairs(labels):
+                self._gram_rows(labels)
             return
         pos = labels.sum(axis=0, dtype=np.int64)
         self.pos += pos
@@ -318,6 +326,27 @@ class Counts:
         self.samples += n
         per_row = labels.sum(axis=1, dtype=np.uint8 if self.num_classes < 256 else np.int64)
         self.no_positive += n - int(np.count_nonzero(per_row))
+
+    def _gram_rows(self, labels: np.ndarray) -> None:
+        for start in range(0, labels.shape[0], _GRAM_ROWS):
+            self._update_binary_gram(labels[start:start + _GRAM_ROWS])
+
+    def _few_pairs(self, labels: np.ndarray) -> bool:
+        """Count a 0/1 block through its label pairs (and return True) when they are far fewer than the
+        product's n·C² work: a pair costs about 2,000 times a product term at 2,048 classes (30 ns
+        against 15 ps), so 8 labels a row over 2,048 classes take 0.05 s per 16,384 rows, not 1.2 s."""
+        n, c = labels.shape
+        if c <= _HIST_BITS:
+            return False
+        nnz = int(np.count_nonzero(labels))
+        # Labels spread evenly over the rows make the fewest pairs: a lower bound, checked exactly below.
+        if nnz * max(nnz / n - 1.0, 0.0) / 2 * _PAIR_COST >= n * c * c:
+            return False
+        sparse = SparseLabels.from_dense(labels)
+        if _pair_count(sparse) * _PAIR_COST >= n * c * c:
+            return False
+        self._update_sparse(sparse)
+        return True
 
     def _update_binary_gram(self, labels: np.ndarray) -> None:
         """Counts and co-occurrence of 0/1 rows (fewer than 2**24 of them, so float32 sums are exact).
@@ -532,6 +561,11 @@ class Counts:
             if (a is None) != (b is None) or (a is not None and not np.array_equal(a, b)):
                 return False
         return self.pairs == other.pairs
+
+
+def _pair_count(labels: SparseLabels) -> float:
+    lengths = labels.row_lengths().astype(np.float64)
+    return float((lengths * (lengths - 1)).sum()) / 2
 
 
 def _dense_cooccurrence(self: Counts) -> np.ndarray | None:

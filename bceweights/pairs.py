@@ -253,7 +253,14 @@ class PairCounts:
             flat = self.matrix.reshape(-1)
             flat[np.arange(c) * (c + 1)] += diagonal
             for a, b, w in csr_pair_chunks(indptr, indices, data):
-                codes, sums = _reduce(a * c + b, w)
+                codes = a * c + b
+                if len(codes) * 8 > c * c:
+                    # Many pairs for the matrix: one histogram pass beats sorting them.
+                    half = np.bincount(codes, weights=w, minlength=c * c).reshape(c, c)
+                    self.matrix += half
+                    self.matrix += half.T
+                    continue
+                codes, sums = _reduce(codes, w)
                 flat[codes] += sums
                 flat[(codes % c) * c + codes // c] += sums
             return

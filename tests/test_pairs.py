@@ -242,6 +242,31 @@ def test_partials_merged_in_any_order_equal_brute_force(case, bound, data):
         assert ordered != Counts(ordered.classes)
 
 
+@settings(max_examples=40, deadline=None)
+@given(st.integers(17, 40), st.integers(0, 50), st.floats(0, 0.6), st.sampled_from([0, 4000, 10**12]),
+       st.booleans(), st.integers(0, 2**32 - 1))
+def test_pairs_or_product_whichever_is_cheaper_count_the_same(c, n, density, cost, fortran, seed):
+    """Above 16 classes a dense-mode batch goes by its label pairs or by the product, by their cost;
+    both ways, from blocks and from SparseLabels, equal the brute force."""
+    from bceweights import counts as counts_module
+
+    rng = np.random.default_rng(seed)
+    y = (rng.random((n, c)) < density).astype(np.uint8)
+    if fortran:
+        y = np.asfortranarray(y)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(counts_module, "_PAIR_COST", cost)
+        for batch in (y, SparseLabels.from_dense(y)):
+            counts = Counts(names(c)).track_cooccurrence()
+            counts.update(batch)
+            want = brute(y)
+            assert counts.pairs.mode == "dense"
+            np.testing.assert_array_equal(counts.cooccurrence, want["cooc"])
+            np.testing.assert_array_equal(counts.pos, want["pos"])
+            np.testing.assert_array_equal(counts.neg, want["neg"])
+            assert (counts.samples, counts.no_positive) == (want["samples"], want["no_positive"])
+
+
 def test_crossing_the_bound_mid_count_turns_sparse_and_stays_exact(monkeypatch):
     from bceweights import pairs
 
@@ -358,7 +383,7 @@ def test_pt_round_trip_dense_and_sparse(tmp_path, monkeypatch, bound):
         assert index.dtype == pairs_dtype("int64") and count.dtype == pairs_dtype("float64")
         import torch
 
-        upper = torch.sparse_coo_tensor(index.T, count, (6, 6)).to_dense().numpy()
+        upper = torch.sparse_coo_tensor(index.T, count, (6, 6), check_invariants=True).to_dense().numpy()
         np.testing.assert_array_equal(upper, np.triu(y.T.astype(float) @ y))
         assert data["meta"]["cooccurrence"]["mode"] == "sparse" and data["meta"]["cooccurrence"]["exact"]
 
