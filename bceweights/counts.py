@@ -143,6 +143,10 @@ class SparseLabels:
                 raise IndexError(f"a boolean mask of {rows.shape} for {len(self)} rows")
             rows = np.flatnonzero(rows)
         rows = rows.astype(np.int64, copy=False)
+        n = len(self)
+        if len(rows) and (rows.min() < -n or rows.max() >= n):
+            raise IndexError(f"a row index outside [-{n}, {n})")
+        rows = np.where(rows < 0, rows + n, rows)  # indptr has n + 1 entries: -1 is not the last row's
         lengths = self.row_lengths()[rows]
         starts = self.indptr[rows]
         # Positions of the kept labels: each row's start plus 0 .. length - 1.

@@ -313,7 +313,8 @@ class PairCounts:
         if len(self.keys) <= keep:
             return
         chosen = np.zeros(len(self.keys), dtype=bool)
-        chosen[np.argpartition(self.values, len(self.values) - keep)[len(self.values) - keep:]] = True
+        if keep > 0:
+            chosen[np.argpartition(self.values, len(self.values) - keep)[len(self.values) - keep:]] = True
         dropped = float(self.values[~chosen].max())
         self.keys, self.values = self.keys[chosen], self.values[chosen]
         self.complete = False
