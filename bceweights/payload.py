@@ -2,8 +2,10 @@
 
 Keys (the contract): ``classes`` (list of str), ``pos_count`` and ``neg_count`` (float64 ``[C]``),
 ``pos_weight`` and ``class_weight`` (float32; ``[C]`` for tables and arrays, ``[C, 1, 1]`` for 2-D masks,
-``[C, 1, 1, 1]`` for 3-D volumes), ``image_count`` (int64 ``[C]``, masks only), ``cooccurrence`` (float64
-``[C, C]``, label rows only), ``meta`` (plain values, with ``format_version``). It loads with
+``[C, 1, 1, 1]`` for 3-D volumes), ``image_count`` (int64 ``[C]``, masks only), label pairs for label rows
+(``cooccurrence``, float64 ``[C, C]``, up to ``pairs.DENSE_MAX_CLASSES`` classes; above it the most
+frequent pairs as ``cooccurrence_index`` int64 ``[K, 2]`` and ``cooccurrence_count`` float64 ``[K]``),
+``meta`` (plain values, with ``format_version``). It loads with
 ``torch.load(path, weights_only=True)``; bceweights never loads with ``weights_only=False``.
 """
 
@@ -16,6 +18,8 @@ import numpy as np
 
 from .counts import Counts
 from .errors import InputError
+from .pairs import from_payload as pairs_from_payload
+from .pairs import to_payload as pairs_payload
 from .weights import WeightOptions, Weights
 
 FORMAT_NAME = "bceweights"
@@ -44,13 +48,18 @@ def encode(counts: Counts, weights: Weights, meta: dict[str, Any], *, flat: bool
     }
     if counts.image_count is not None:
         out["image_count"] = torch.tensor(counts.image_count, dtype=torch.int64)
-    if counts.cooccurrence is not None:
-        out["cooccurrence"] = torch.tensor(counts.cooccurrence, dtype=torch.float64)
+    pairs_info = None
+    if counts.pairs is not None:
+        # Dense [C, C] up to the bound, else the most frequent pairs as index + count.
+        pair_tensors, pairs_info = pairs_payload(counts.pairs)
+        out.update(pair_tensors)
     meta = dict(meta)
     meta["format_version"] = FORMAT_VERSION
     # The report shows the saved weight shape; `bceweights report` reads it back from here.
     meta["flat"] = bool(flat or meta.get("flat"))
-    meta["counts"] = {k: v for k, v in counts.to_dict().items() if k != "cooccurrence"}
+    meta["counts"] = counts.to_dict(pairs=False)
+    if pairs_info is not None:
+        meta["cooccurrence"] = pairs_info
     meta["weights"] = {
         **weights.options.describe(),
         "shape": shape,
@@ -83,9 +92,8 @@ def decode(data: dict[str, Any]) -> Decoded:
     if not counts_dict:
         counts_dict = {"classes": data["classes"], "pos": data["pos_count"].tolist(),
                        "neg": data["neg_count"].tolist()}
-    if "cooccurrence" in data:
-        counts_dict["cooccurrence"] = data["cooccurrence"].tolist()
     counts = Counts.from_dict(counts_dict)
+    counts.pairs = pairs_from_payload(data, counts.num_classes, meta.pop("cooccurrence", None))
     info = meta.pop("weights", {})
     # meta["weights"] holds WeightOptions.describe() and more; an older file lacks the newer options.
     options = WeightOptions(**{f.name: info[f.name] for f in fields(WeightOptions) if f.name in info})

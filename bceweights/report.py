@@ -29,6 +29,13 @@ JSON document (``None`` where a figure does not apply; non-finite floats are wri
     the weighting warnings, as printed.
 ``top_pairs``
     (multi-label tables) the most frequent label pairs, ``{a, b, count}``, most frequent first.
+``cooccurrence``
+    (with ``top_pairs``) how the pairs were counted (:meth:`bceweights.pairs.PairCounts.describe`):
+    ``mode`` (``dense``: the full matrix, up to ``dense_max_classes`` classes; ``sparse``: the pairs
+    that occur, exact; ``top``: the most frequent pairs only), ``classes``, ``dense_max_classes``,
+    ``max_pairs`` (the memory cap of the sparse count), ``pairs`` (pairs listed), ``exact``,
+    ``count_error`` (how far below the truth a listed count may be), ``unlisted_at_most`` (the most a
+    pair not listed occurred) and ``note`` (one line saying so).
 """
 
 from __future__ import annotations
@@ -167,28 +174,31 @@ def build_report(result, *, output: str | None = None) -> dict[str, Any]:
     if output:
         summary["output"] = output
     report: dict[str, Any] = {"summary": summary, "classes": rows, "warnings": list(weights.warnings)}
-    if counts.cooccurrence is not None:
-        report["top_pairs"] = top_pairs(counts.classes, counts.cooccurrence)
+    if counts.pairs is not None:
+        report["top_pairs"] = top_pairs(counts.classes, counts.pairs)
+        report["cooccurrence"] = counts.pairs.describe()
     return report
 
 
-def top_pairs(classes, matrix, k: int = TOP_PAIRS) -> list[dict[str, Any]]:
-    """The ``k`` most frequent label pairs (i < j) of a co-occurrence matrix; ties by class order.
+def top_pairs(classes, pairs, k: int = TOP_PAIRS) -> list[dict[str, Any]]:
+    """The ``k`` most frequent label pairs (i < j) of a :class:`~bceweights.pairs.PairCounts` or a
+    co-occurrence matrix; ties by class order.
 
     >>> top_pairs(["a", "b", "c"], [[5, 2, 0], [2, 4, 3], [0, 3, 3]])
     [{'a': 'b', 'b': 'c', 'count': 3}, {'a': 'a', 'b': 'b', 'count': 2}]
     """
     import numpy as np
 
-    m = np.asarray(matrix, dtype=np.float64)
-    if m.ndim != 2 or m.shape[0] < 2:
-        return []
-    i, j = np.triu_indices(m.shape[0], k=1)
-    values = m[i, j]
-    keep = np.flatnonzero(values > 0)
-    # A stable sort on -count keeps the (i, j) order of the upper triangle among equal counts.
-    order = keep[np.argsort(-values[keep], kind="stable")][:k]
-    return [{"a": classes[i[o]], "b": classes[j[o]], "count": _num(values[o])} for o in order]
+    from .pairs import PairCounts
+
+    if not isinstance(pairs, PairCounts):
+        m = np.asarray(pairs, dtype=np.float64)
+        if m.ndim != 2 or m.shape[0] < 2:
+            return []
+        pairs = PairCounts.from_dense(m)
+    i, j, values = pairs.top(k)
+    keep = values > 0
+    return [{"a": classes[a], "b": classes[b], "count": _num(v)} for a, b, v in zip(i[keep], j[keep], values[keep])]
 
 
 def to_json(report: dict[str, Any]) -> str:
@@ -460,16 +470,39 @@ def to_csv(report: dict[str, Any], *, sort: str | None = None) -> str:
 
 
 def cooccurrence_csv(counts) -> str:
-    """The full C×C co-occurrence matrix with class names as header row and first column. The
-    diagonal holds each class's positives (sum of y²: the positives for hard labels)."""
-    if counts.cooccurrence is None:
+    """Up to ``pairs.DENSE_MAX_CLASSES`` classes, the full C×C co-occurrence matrix with class names as
+    header row and first column. The diagonal holds each class's positives (sum of y²: the positives
+    for hard labels).
+
+    Above the bound, long rows ``class_a,class_b,count`` in class order, only the pairs listed (rows
+    with ``class_a == class_b`` are the diagonal), after a first line starting with ``#`` that states
+    the mode, the bound and how exact the counts are (``pandas.read_csv(path, skiprows=1)``)."""
+    if counts.pairs is None:
         raise BceWeightsError(
             "no co-occurrence counts for these labels (they are kept for label tables only)",
             hint="drop --cooccurrence, or recompute the .pt from a label table",
         )
     buf = _io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
-    writer.writerow(["class", *counts.classes])
-    for name, row in zip(counts.classes, counts.cooccurrence):
-        writer.writerow([name, *(_num(v) for v in row)])
+    pairs = counts.pairs
+    if pairs.matrix is not None:
+        writer.writerow(["class", *counts.classes])
+        for name, row in zip(counts.classes, pairs.matrix):
+            writer.writerow([name, *(_num(v) for v in row)])
+        return buf.getvalue()
+    import numpy as np
+
+    buf.write(f"# {pairs.note()}\n")
+    writer.writerow(["class_a", "class_b", "count"])
+    a, b, values = pairs.items()
+    diagonal = pairs.sparse()[2]
+    # The diagonal row of class i goes before its pairs (i, j > i): the class order of the .pt index.
+    starts = np.searchsorted(a, np.arange(counts.num_classes))
+    stops = np.searchsorted(a, np.arange(counts.num_classes), side="right")
+    names = counts.classes
+    for i, name in enumerate(names):
+        if diagonal[i]:
+            writer.writerow([name, name, _num(diagonal[i])])
+        writer.writerows([name, names[j], _num(v)] for j, v in zip(b[starts[i]:stops[i]].tolist(),
+                                                                  values[starts[i]:stops[i]].tolist()))
     return buf.getvalue()

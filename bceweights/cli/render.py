@@ -113,6 +113,9 @@ def render_report(doc: dict[str, Any], console, *, show_usage: str | None = None
             share = f" ({report.fmt_pct(pair['count'] / samples)} of samples)" if samples else ""
             console.print(f"  {escape(pair['a'])} + {escape(pair['b'])}: {report.fmt_count(pair['count'])}{share}",
                           **plain)
+        mode = doc.get("cooccurrence") or {}
+        if mode.get("mode", "dense") != "dense":
+            console.print(f"  [dim]{escape(mode['note'])}[/dim]", **plain)
     for warning in doc.get("warnings", []):
         console.print(f"[yellow]warning:[/yellow] {escape(warning)}", **plain)
     if show_usage:
