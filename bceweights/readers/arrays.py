@@ -50,8 +50,6 @@ from .base import (
 )
 
 CHUNK_ELEMENTS = 1 << 22
-#: Co-occurrence is C×C: above this many classes it is not tracked.
-MAX_COOCCURRENCE_CLASSES = 2048
 #: Below twice this many rows a batch is counted in one piece (a thread hand-off costs ~50 µs).
 SPLIT_ROWS = 8192
 #: At most this many whole files in one Dask partition.
@@ -283,7 +281,7 @@ def _count_file(path: Path, spec: InputSpec, progress: Progress | None, batches:
             counts, helper = Counts(batch.classes), Counts(batch.classes)
             if expected is not None:
                 merge_same_classes(Counts(expected[1]), counts, path=path, first=expected[0], kind="array")
-            if spec.cooccurrence and len(batch.classes) <= MAX_COOCCURRENCE_CLASSES:
+            if spec.cooccurrence:  # dense up to pairs.DENSE_MAX_CLASSES, sparse pairs above
                 counts.track_cooccurrence()
                 helper.track_cooccurrence()
         halves.add(counts, helper, batch)

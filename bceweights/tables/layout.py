@@ -20,6 +20,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from ..classnames import read_classes_file
+from ..counts import SparseLabels
 from ..errors import InputError, OptionsError, UsageError
 from ..policy import apply_policy
 from ..readers.base import LabelBatch
@@ -30,13 +31,16 @@ from .source import TableSource
 #: Share of 0/1/-1 values above which an integer column is taken as a label column holding bad values.
 DIRTY_LABEL_SHARE = 0.9
 LIST_SEPARATORS = ("|", ";", ",", " ")
+#: Up to this many classes, label lists are counted as dense 0/1 blocks of ``LIST_BLOCK_ROWS`` rows (the
+#: fastest form for few classes: 1M rows of 50 classes in 0.14 s against 0.2 s sparse); above it as sparse
+#: rows, whose memory follows the labels, not rows x classes.
+DENSE_LIST_CLASSES = 256
+LIST_BLOCK_ROWS = 1 << 14
 ID_LIKE = re.compile(
     r"(^|[\s_\-./])(id|ids|idx|index|key|uid|uuid|path|file|filename|name|image|img|patient|subject|case)"
     r"($|[\s_\-./#])",
     re.IGNORECASE,
 )
-# Dense one-hot blocks for label lists: rows per block, so a block stays small for many classes.
-LIST_BLOCK_ROWS = 1 << 14
 
 
 def layout_kind(spec: InputSpec) -> str:
@@ -366,6 +370,11 @@ def list_batches(src: TableSource, layout: Layout, spec: InputSpec, *, split: bo
             known.append(name)
         remap = np.array([code_of[s] for s in names], dtype=np.int64)
         codes = remap[numbers(encoded.indices)] if names else np.zeros(0, np.int64)
+        if len(known) > DENSE_LIST_CLASSES:
+            # Sparse rows: memory follows the labels, not rows x classes (20,000 classes would be 328 MB
+            # a dense block); a label repeated in a row counts once.
+            yield LabelBatch(SparseLabels.from_pairs(parents, codes, n, len(known)), list(known), rows, done)
+            continue
         for start, block in _indicator_blocks(n, parents, codes, len(known)):
             yield LabelBatch(block, list(known), rows[start:start + len(block)], done)
     if line == src.first_data_line and src.empty_is_error:
