@@ -165,8 +165,7 @@ def _reduce(client: Any, futures: list, *, strict: str | None, token: str):
 
 @dataclass
 class _Part:
-    """A partition's (or a reduce's) counts (or a reader's scan, see ``has_scan``) and the first file
-    they cover."""
+    """A partition's (or a reduce's) counts and the first file they cover."""
 
     counts: Any
     path: str
@@ -206,7 +205,7 @@ def _merge(strict: str | None, *parts: _Part) -> _Part:
             if strict:
                 merge_same_classes(out.counts, part.counts, path=part.path, first=out.path, kind=strict)
             else:
-                out.counts.merge(part.counts)  # a mask reader's scan, too (not a Counts)
+                out.counts.merge(part.counts)
     except BceWeightsError as exc:
         raise PartitionFailed(type(exc).__name__, exc.message, exc.hint) from None
     return out if out is not None else _Part(None, parts[0].path if parts else "")

@@ -11,7 +11,7 @@ ints, pickled to a worker), reads only its own part of the data, and returns a :
   on the driver from the file's head, exactly as the local engine does, so every block counts the same
   columns. Compressed files cannot be split: one partition per file.
 * **Parquet files**: runs of row groups.
-* **Smaller table files, masks, arrays**: groups of whole files, counted by the reader's own ``count``.
+* **Smaller table files, arrays**: groups of whole files, counted by the reader's own ``count``.
 * **Large ``.npy`` arrays**: runs of samples along the first axis, read from a memory map.
 """
 
@@ -62,13 +62,7 @@ class Partition:
 
 @dataclass(frozen=True)
 class FileGroup(Partition):
-    """Whole files, counted by their reader in one worker process.
-
-    A reader whose counts depend on the whole set (masks: auto mode and the class list are decided
-    over every mask) offers ``scan_paths`` (additive raw statistics, with ``merge``) and
-    ``scan_to_counts``; a partition then returns its scan and the counts are made once, after the
-    reduce. Other readers return ``count(paths, spec, None)``.
-    """
+    """Whole files, counted by their reader's ``count(paths, spec, None)`` in one worker process."""
 
     module: str = ""
 
@@ -76,15 +70,7 @@ class FileGroup(Partition):
         import importlib
 
         reader = importlib.import_module(self.module)
-        paths = [Path(p) for p in self.paths]
-        if has_scan(reader):
-            return reader.scan_paths(paths, self.spec, None)
-        return reader.count(paths, self.spec, None)
-
-
-def has_scan(reader) -> bool:
-    """Whether a reader module counts in two steps (see :class:`FileGroup`)."""
-    return hasattr(reader, "scan_paths") and hasattr(reader, "scan_to_counts")
+        return reader.count([Path(p) for p in self.paths], self.spec, None)
 
 
 @dataclass(frozen=True)

@@ -11,8 +11,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bceweights import api, partitions
-from bceweights.counts import merge_all
 from bceweights._legacy_engine import expand_paths, group_by_reader
+from bceweights.counts import merge_all
 from bceweights.errors import BceWeightsError, InputError
 from bceweights.spec import InputSpec
 
@@ -154,7 +154,28 @@ def test_files_with_other_columns_fail_as_locally(tmp_path, client):
 # ------------------------------------------------------------------------------- masks and arrays
 
 
-def test_masks_equal_local_with_auto_mode_over_the_whole_set(tmp_path, client, small_blocks):
+@pytest.fixture
+def small_mask_groups(monkeypatch):
+    """Dask partitions of masks of about 2 kB and at most 2 files."""
+    from bceweights.engines import dask as dask_engine
+    from bceweights.readers import masks
+
+    monkeypatch.setattr(dask_engine, "MIN_BLOCK", 2000)
+    monkeypatch.setattr(dask_engine, "MAX_BLOCK", 2000)
+    monkeypatch.setattr(masks, "MAX_FILES", 2)
+
+
+def _mask_plan(folder, spec=None):
+    from bceweights import readers
+    from bceweights.inputs import expand_paths
+    from bceweights.readers.base import PlanHints
+
+    spec = spec or InputSpec()
+    files = expand_paths([folder], spec)
+    return readers.resolve(files[0], spec).plan(files, spec, PlanHints(split=True, block=2000)).partitions
+
+
+def test_masks_equal_local_with_auto_mode_over_the_whole_set(tmp_path, client, small_mask_groups):
     from PIL import Image
 
     rng = np.random.default_rng(6)
@@ -166,7 +187,7 @@ def test_masks_equal_local_with_auto_mode_over_the_whole_set(tmp_path, client, s
         if i >= 6:
             mask[0, :4] = 255
         Image.fromarray(mask).save(tmp_path / f"m{i:02d}.png")
-    assert len(_plan(tmp_path)) == 5
+    assert len(_mask_plan(tmp_path)) == 5
     local = api.compute(tmp_path)
     assert local.classes == ["0", "1", "2"]
     dask = api.compute(tmp_path, engine="dask", scheduler=client)

@@ -12,9 +12,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-from bceweights import api
+from bceweights import api, maskmath, readers
 from bceweights.errors import BceWeightsError, InputError, OptionsError
-from bceweights.readers import masks
+from bceweights.readers import maskfiles, masks
+from bceweights.readers.base import Partition
 from bceweights.spec import InputSpec
 from bceweights.weights import compute_weights
 
@@ -138,7 +139,7 @@ def test_16bit_png_and_compressed_16bit_tiff(tmp_path):
     tifffile = pytest.importorskip("tifffile")
     arrays = [RNG.choice([0, 7, 300, 1000], size=(17, 19)).astype(np.uint16) for _ in range(4)]
     Image.fromarray(arrays[0]).save(tmp_path / "a.png")
-    assert masks.read_mask(tmp_path / "a.png").dtype == np.uint16
+    assert maskfiles.read_mask(tmp_path / "a.png", "png").dtype == np.uint16
     tifffile.imwrite(tmp_path / "b.tif", arrays[1], compression="zlib")
     tifffile.imwrite(tmp_path / "c.tiff", arrays[2], compression="lzw")
     tifffile.imwrite(tmp_path / "d.tif", arrays[3])
@@ -213,18 +214,20 @@ def test_soft_float_channels_and_nan(tmp_path):
 )
 def test_scan_equals_brute_force(masks_, ignore):
     arrays = [np.array(m, dtype=np.uint8).reshape(3, 4) for m in masks_]
-    spec = InputSpec(mask_mode="index", ignore_index=tuple(sorted(ignore)), num_classes=7)
-    scan = masks.MaskScan()
+    rules = maskmath.Rules("index", tuple(sorted(ignore)), 7)
+    scan = maskmath.MaskScan()
     for i, m in enumerate(arrays):
-        hist, extra = masks._histogram(Path(f"{i}"), m, frozenset(ignore))
-        scan.merge(masks.MaskScan(files=1, pixels=m.size, hist=hist, images=(hist > 0).astype(np.int64),
-                                  void_other=extra, ndims={2: str(i)}))
-    counts = masks.scan_to_counts(scan, spec)
+        hist, extra = maskmath.histogram(m, frozenset(ignore))
+        scan.merge(maskmath.scan_histograms(hist, [m.size], [extra], ndim=2, rules=rules, first=str(i)))
+    counts, _ = maskmath.to_counts(scan, rules)
     pos, neg, void, images, _ = reference(arrays, 7, ignore)
     np.testing.assert_array_equal(counts.pos, pos)
     np.testing.assert_array_equal(counts.neg, neg)
     np.testing.assert_array_equal(counts.image_count, images)
     assert counts.ignored[0] == void
+    valid = [m.size - int(np.isin(m, list(ignore)).sum()) for m in arrays]
+    want = [0 if c in ignore else sum(v for m, v in zip(arrays, valid) if (m == c).any()) for c in range(7)]
+    assert counts.image_pixels.tolist() == want
 
 
 # ----------------------------------------------------------------------------- workers, progress
@@ -472,7 +475,7 @@ def test_kits19_nifti_volumes(shared_data):
 def test_partial_counts_merge_like_one_scan(tmp_path, mode):
     """What the Dask engine does (count per partition, merge, finish) equals one scan, even where a
     partition alone would look different (background only: binary)."""
-    from bceweights.counts import merge_all
+    from bceweights.engines import add_partials as merge_all
 
     shape = (3, 5, 6) if mode == "channels" else (5, 6)
     values = (0, 1) if mode == "channels" else (0, 1, 2)
@@ -484,9 +487,10 @@ def test_partial_counts_merge_like_one_scan(tmp_path, mode):
     spec = InputSpec(mask_mode="index" if mode == "auto" else mode, workers=1)
     if mode == "auto":
         spec = spec.with_(mask_mode="auto", format="npy-mask")
-    whole = masks.count_masks(files, spec)
-    merged = masks.finish_counts(merge_all([masks.count([f], spec) for f in files[::-1]]), spec)
-    assert merged.to_dict() == whole.to_dict()
+    reader = readers.get("npy-mask")
+    whole = reader.finish(reader.count(Partition("npy-mask", tuple(map(str, files))), spec), spec).counts
+    merged = merge_all([reader.count(Partition("npy-mask", (str(f),)), spec) for f in files[::-1]])
+    assert reader.finish(merged, spec).counts.to_dict() == whole.to_dict()
     assert api.count(files, spec).to_dict() == whole.to_dict()
 
 
@@ -500,9 +504,7 @@ def test_sample_targets_channels_marks_void(tmp_path):
 
 def test_large_volumes_are_histogrammed_in_slices(tmp_path, monkeypatch):
     # A volume larger than one bincount slice counts the same as NumPy on the whole array.
-    from bceweights.readers import masks as masks_module
-
-    monkeypatch.setattr(masks_module, "BINCOUNT_CHUNK", 1000)
+    monkeypatch.setattr(maskmath, "BINCOUNT_CHUNK", 1000)
     rng = np.random.default_rng(5)
     volume = np.asfortranarray(rng.integers(0, 4, size=(7, 30, 40)).astype(np.uint16))
     np.save(tmp_path / "v.npy", volume)
