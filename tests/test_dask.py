@@ -195,6 +195,36 @@ def test_masks_equal_local_with_auto_mode_over_the_whole_set(tmp_path, client, s
     assert local.payload()["pos_weight"].shape == (3, 1, 1)
 
 
+def test_channel_masks_and_median_frequency_equal_local(tmp_path, client, small_mask_groups):
+    rng = np.random.default_rng(8)
+    for i in range(7):
+        soft = rng.random((3, 9, 8)).astype(np.float32)
+        soft[soft < 0.4] = 0
+        soft[:, 0, 0] = 255
+        np.save(tmp_path / f"c{i}.npy", soft)
+    options = dict(mask_mode="channels", ignore_index=(255,))
+    assert len(_mask_plan(tmp_path, InputSpec(**options))) == 4
+    weights = api.WeightOptions(scheme="median-frequency")
+    local = api.compute(tmp_path, weight_options=weights, **options)
+    dask = api.compute(tmp_path, weight_options=weights, engine="dask", scheduler=client, **options)
+    assert_same(local, dask)
+    assert dask.counts.image_pixels.tolist() == [7 * (72 - 1)] * 3
+
+
+def test_a_bad_mask_fails_as_locally(tmp_path, client, small_mask_groups):
+    from PIL import Image
+
+    for i in range(9):
+        mask = np.full((6, 7), i % 3, np.uint8)
+        Image.fromarray(mask if i != 5 else np.full((6, 7, 3), 9, np.uint8)).save(tmp_path / f"m{i}.png")
+    with pytest.raises(InputError) as local:
+        api.compute(tmp_path, workers=2)
+    with pytest.raises(InputError) as dask:
+        api.compute(tmp_path, engine="dask", scheduler=client)
+    assert "m5.png: a colour (RGB) image" in local.value.message
+    assert str(dask.value) == str(local.value)
+
+
 def test_arrays_in_runs_of_samples_equal_local(tmp_path, client, small_blocks):
     pytest.importorskip("bceweights.readers.arrays")
     rng = np.random.default_rng(7)
