@@ -313,7 +313,12 @@ def _float_channel(ch: np.ndarray, ignore: tuple[float, ...]) -> tuple[float, fl
 
 
 def _integer_channel(ch: np.ndarray, ids: frozenset[int]) -> tuple[float, float, float]:
-    hist, void = histogram(ch, ids)
+    try:
+        hist, void = histogram(ch, ids)
+    except MaskValueError as exc:
+        if exc.reason != "large":
+            raise
+        raise MaskValueError("channel", exc.value) from None
     void += sum(int(hist[v]) for v in ids if 0 <= v < len(hist))
     other = [v for v in np.flatnonzero(hist) if v > 1 and v not in ids]
     if other:

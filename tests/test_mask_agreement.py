@@ -171,6 +171,11 @@ def test_channel_errors_name_the_file_and_the_sample(tmp_path):
         api.count(tmp_path, mask_mode="channels", workers=1)
     with pytest.raises(InputError, match=r"sample 1: value 7 at class 1 is not a label"):
         count_dataset(Targets([np.zeros((2, 3, 3), np.uint8), bad]), mode="multi-hot", progress=False)
+    huge = np.zeros((2, 3, 3), np.int64)
+    huge[0, 1, 1] = 2**40
+    np.save(tmp_path / "a.npy", huge)
+    with pytest.raises(InputError, match=r"a\.npy: channel 0 holds the value 1099511627776"):
+        api.count(tmp_path, mask_mode="channels", workers=1)
 
 
 # ------------------------------------------------------------------------------------- median-frequency

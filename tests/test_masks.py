@@ -475,7 +475,7 @@ def test_kits19_nifti_volumes(shared_data):
 def test_partial_counts_merge_like_one_scan(tmp_path, mode):
     """What the Dask engine does (count per partition, merge, finish) equals one scan, even where a
     partition alone would look different (background only: binary)."""
-    from bceweights.engines import add_partials as merge_all
+    from bceweights.engines import add_partials
 
     shape = (3, 5, 6) if mode == "channels" else (5, 6)
     values = (0, 1) if mode == "channels" else (0, 1, 2)
@@ -489,7 +489,7 @@ def test_partial_counts_merge_like_one_scan(tmp_path, mode):
         spec = spec.with_(mask_mode="auto", format="npy-mask")
     reader = readers.get("npy-mask")
     whole = reader.finish(reader.count(Partition("npy-mask", tuple(map(str, files))), spec), spec).counts
-    merged = merge_all([reader.count(Partition("npy-mask", (str(f),)), spec) for f in files[::-1]])
+    merged = add_partials([reader.count(Partition("npy-mask", (str(f),)), spec) for f in files[::-1]])
     assert reader.finish(merged, spec).counts.to_dict() == whole.to_dict()
     assert api.count(files, spec).to_dict() == whole.to_dict()
 
