@@ -22,7 +22,7 @@ import numpy as np
 
 from . import maskmath
 from .counts import Counts
-from .errors import InputError, OptionsError
+from .errors import BceWeightsError, InputError, OptionsError
 from .policy import format_value
 
 if TYPE_CHECKING:
@@ -215,6 +215,10 @@ class _Counter:
 
     #: Unbatched ``[C]`` targets are stacked and counted this many at a time.
     BUFFER = 4096
+    #: Index masks whose histograms are checked and added at once (and the histogram bins they may
+    #: hold: 16-bit masks have long histograms).
+    MASKS = 256
+    MASKS_WIDTH = 1 << 20
 
     def __init__(self, *, mode: Mode, num_classes: int | None, classes: Sequence[str] | None,
                  ignore: tuple[float, ...]) -> None:
@@ -240,10 +244,19 @@ class _Counter:
         self.seen = 0
         self._rows: list[np.ndarray] = []
         self._rows_start = 0
+        self._masks: list[tuple[int, np.ndarray, int, int]] = []
+        self._masks_width = 0
 
     # -- dispatch -------------------------------------------------------------------------------------
 
     def add(self, value: Any, *, batched: bool) -> None:
+        try:
+            self._add(value, batched=batched)
+        except BceWeightsError:
+            self._flush_masks()  # a mask before this one, not yet checked, may hold the first error
+            raise
+
+    def _add(self, value: Any, *, batched: bool) -> None:
         a = _as_array(value, self.seen)
         if batched and a.ndim == 0:
             raise InputError(f"sample {self.seen}: a batched target has a batch axis; got a scalar",
@@ -378,22 +391,28 @@ class _Counter:
         if not self.spatial:
             self._add_class_ids(a.reshape(-1), start)
             return
-        # One histogram per mask, checked and added together.
-        assert self.scan is not None
-        hists, void = [], []
+        # One histogram per mask now; checked and added together, many masks at a time.
         for i, mask in enumerate(a):
             try:
-                hist, other = maskmath.histogram(mask, self.rules.ids)
+                hist, void = maskmath.histogram(mask, self.rules.ids)
             except maskmath.MaskValueError as exc:
                 raise self._not_a_class(start + i, exc.value) from None
-            hists.append(hist)
-            void.append(other)
+            self._masks.append((start + i, hist, mask.size, void))
+            self._masks_width += len(hist)
+        if len(self._masks) >= self.MASKS or self._masks_width > self.MASKS_WIDTH:
+            self._flush_masks()
+
+    def _flush_masks(self) -> None:
+        if not self._masks:
+            return
+        masks, self._masks, self._masks_width = self._masks, [], 0
+        assert self.scan is not None
         try:
             self.scan.merge(maskmath.scan_histograms(
-                maskmath.stack_histograms(hists), [a[0].size] * len(a), void, ndim=self.spatial,
-                rules=self.rules, first=f"sample {start}"))
+                maskmath.stack_histograms([m[1] for m in masks]), [m[2] for m in masks], [m[3] for m in masks],
+                ndim=self.spatial, rules=self.rules, first=f"sample {masks[0][0]}"))
         except maskmath.MaskValueError as exc:
-            raise self._not_a_class(start + exc.sample, exc.value) from None
+            raise self._not_a_class(masks[exc.sample][0], exc.value) from None
 
     def _add_class_ids(self, values: np.ndarray, start: int) -> None:
         """A batch of scalar class ids: one-vs-rest counts per class (an ignored id is a sample without
@@ -437,6 +456,7 @@ class _Counter:
 
     def result(self) -> Counts:
         self._flush()
+        self._flush_masks()
         if not self.started:
             raise InputError("the dataset yielded no target", hint="is the dataset (or the split) empty?")
         if self.scan is not None:

@@ -349,6 +349,21 @@ def test_count_dataset_refuses_a_huge_class_id_before_allocating():
     assert counts.classes == ["0"] and counts.ignored.tolist() == [1]
 
 
+def test_count_dataset_names_the_first_bad_mask_though_masks_are_checked_in_bulk():
+    masks_ = [np.zeros((2, 2), np.uint8) for _ in range(10)]
+    masks_[3][0, 1] = 5  # checked with the next masks, after mask 7 is read
+    masks_[7] = np.full((2, 2), -1, np.int64)
+    with pytest.raises(InputError, match=r"sample 3: mask value 5 is not a class id \(0..2\)"):
+        count_dataset(Targets(masks_), num_classes=3, progress=False)
+    masks_[7] = np.full((2, 3), 0, np.uint8)  # a new size is fine; a new rank is not
+    masks_[8] = np.zeros((2, 2, 2), np.uint8)
+    with pytest.raises(InputError, match=r"sample 3: mask value 5"):
+        count_dataset(Targets(masks_), num_classes=3, progress=False)
+    masks_[3][0, 1] = 1
+    with pytest.raises(InputError, match=r"sample 8: target shaped \[2, 2, 2\] after targets of rank 2"):
+        count_dataset(Targets(masks_), num_classes=3, progress=False)
+
+
 # ------------------------------------------------------------------------------------ options
 
 
