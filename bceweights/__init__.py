@@ -48,7 +48,7 @@ _EXPORTS = {
     "SCHEMES": "bceweights.weights",
     "sample_weights": "bceweights.sampling",
     "SampleOptions": "bceweights.sampling",
-    "Result": "bceweights.api",
+    "Result": "bceweights.result",
     "count": "bceweights.api",
     "compute": "bceweights.api",
     "count_dataset": "bceweights.dataset",
@@ -57,7 +57,7 @@ _EXPORTS = {
     "load": "bceweights.io",
     "shape_for": "bceweights.io",
     "validate": "bceweights.validate",
-    "validate_paths": "bceweights.validate",
+    "validate_paths": "bceweights.api",
     "ValidationReport": "bceweights.validate",
     "BceWeightsError": "bceweights.errors",
     "InputError": "bceweights.errors",
@@ -70,7 +70,7 @@ _EXPORTS = {
 __all__ = ["__version__", *_EXPORTS]
 
 if TYPE_CHECKING:
-    from .api import Result, compute, count
+    from .api import compute, count, validate_paths
     from .counts import Counts, merge_all
     from .dataset import count_dataset, loss
     from .errors import (
@@ -83,9 +83,10 @@ if TYPE_CHECKING:
     )
     from .io import load, save, shape_for
     from .policy import ValuePolicy
+    from .result import Result
     from .sampling import SampleOptions, sample_weights
     from .spec import InputSpec
-    from .validate import ValidationReport, validate, validate_paths
+    from .validate import ValidationReport, validate
     from .weights import (
         SCHEMES,
         WeightOptions,

@@ -5,81 +5,21 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from contextlib import AbstractContextManager, nullcontext
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
-
 from . import __version__
 from .counts import Counts
-from .engines import ProgressSink, count_paths
+from .engines import ProgressSink, Tally, count_paths
+from .outputs import ReportFiles
+from .result import Result
 from .spec import InputSpec
-from .weights import WeightOptions, Weights, compute_weights
+from .weights import WeightOptions, compute_weights
 
 if TYPE_CHECKING:
     from .sampling import SampleOptions
     from .validate import ValidationReport
-
-
-@dataclass
-class Result:
-    """Counts, the weights computed from them, and what produced them."""
-
-    counts: Counts
-    weights: Weights
-    meta: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def classes(self) -> list[str]:
-        return self.counts.classes
-
-    @property
-    def spatial_ndim(self) -> int:
-        return self.counts.spatial_ndim
-
-    def weight_shape(self, *, flat: bool = False) -> list[int]:
-        """``[C]`` for tables and arrays (or ``flat``), ``[C, 1, 1]`` for 2-D masks, ``[C, 1, 1, 1]`` for
-        3-D volumes: the shape that broadcasts over a channels-first target."""
-        c = self.counts.num_classes
-        return [c] if flat or not self.spatial_ndim else [c] + [1] * self.spatial_ndim
-
-    def payload(self, *, flat: bool = False) -> dict[str, Any]:
-        """The ``.pt`` dict (see :mod:`bceweights.io` for the contract)."""
-        import torch
-
-        shape = self.weight_shape(flat=flat)
-        counts = self.counts
-        out: dict[str, Any] = {
-            "classes": list(counts.classes),
-            "pos_count": torch.tensor(counts.pos, dtype=torch.float64),
-            "neg_count": torch.tensor(counts.neg, dtype=torch.float64),
-            "pos_weight": torch.tensor(self.weights.pos_weight, dtype=torch.float32).reshape(shape),
-            "class_weight": torch.tensor(self.weights.class_weight, dtype=torch.float32).reshape(shape),
-        }
-        if counts.image_count is not None:
-            out["image_count"] = torch.tensor(counts.image_count, dtype=torch.int64)
-        if counts.cooccurrence is not None:
-            out["cooccurrence"] = torch.tensor(counts.cooccurrence, dtype=torch.float64)
-        meta = dict(self.meta)
-        # The report shows the saved weight shape; `bceweights report` reads it back from here.
-        meta["flat"] = bool(flat or meta.get("flat"))
-        meta["counts"] = {k: v for k, v in counts.to_dict().items() if k != "cooccurrence"}
-        meta["weights"] = {
-            **self.weights.options.describe(),
-            "shape": shape,
-            "zero_positive_classes": list(self.weights.zero_positive),
-            "rare_classes": list(self.weights.rare),
-            "zero_negative_classes": list(self.weights.zero_negative),
-            "warnings": list(self.weights.warnings),
-        }
-        out["meta"] = meta
-        return out
-
-    def save(self, path: str | Path, *, flat: bool = False) -> Path:
-        from .io import save
-
-        return save(self.payload(flat=flat), path)
 
 
 def count(
@@ -124,83 +64,58 @@ def compute(
     **options: Any,
 ) -> Result:
     """Count the labels and compute ``pos_weight`` and class weights: the whole ``compute`` job."""
+    return _compute(paths, _spec(spec, options), weight_options, progress=progress, engine=engine,
+                    scheduler=scheduler)[0]
+
+
+def _compute(paths, spec: InputSpec, weight_options: WeightOptions | None, *, progress, engine: str,
+             scheduler) -> tuple[Result, Tally]:
+    """The result, and the tally behind it (what the checks and the per-sample pass read with)."""
     started = time.perf_counter()
-    spec = _spec(spec, options)
     tally = count_paths(paths, spec, progress=progress, engine=engine, scheduler=scheduler)
-    counts, files, kind = tally.counts, tally.files, tally.kind
+    counts = tally.counts
     weights = compute_weights(counts, weight_options)
     meta = {
         "bceweights_version": __version__,
-        "inputs": [str(p) for p in files],
-        "kind": kind,
+        "inputs": [str(p) for p in tally.files],
+        "kind": tally.kind,
         "samples": int(counts.samples),
         "options": spec.describe(),
         "engine": engine,
         "seconds": round(time.perf_counter() - started, 3),
     }
-    return Result(counts, weights, meta)
+    return Result(counts, weights, meta), tally
 
 
-def result_from_payload(data: dict[str, Any]) -> Result:
-    """Rebuild a :class:`Result` from a loaded ``.pt`` (no data is re-read)."""
-    meta = dict(data["meta"])
-    counts_dict = dict(meta.pop("counts", {}))
-    if not counts_dict:
-        counts_dict = {"classes": data["classes"], "pos": data["pos_count"].tolist(),
-                       "neg": data["neg_count"].tolist()}
-    if "cooccurrence" in data:
-        counts_dict["cooccurrence"] = data["cooccurrence"].tolist()
-    counts = Counts.from_dict(counts_dict)
-    info = meta.pop("weights", {})
-    # meta["weights"] holds WeightOptions.describe() and more; an older file lacks the newer options.
-    options = WeightOptions(**{f.name: info[f.name] for f in fields(WeightOptions) if f.name in info})
-    weights = Weights(
-        pos_weight=np.asarray(data["pos_weight"].reshape(-1).tolist(), dtype=np.float64),
-        class_weight=np.asarray(data["class_weight"].reshape(-1).tolist(), dtype=np.float64),
-        options=options,
-        zero_positive=list(info.get("zero_positive_classes", [])),
-        zero_negative=list(info.get("zero_negative_classes", [])),
-        warnings=list(info.get("warnings", [])),
-        rare=list(info.get("rare_classes", [])),
-    )
-    return Result(counts, weights, meta)
+def check_result(result: Result, tally: Tally, *, device: str = "cpu",
+                 flat: bool | None = None) -> ValidationReport:
+    """The loss checks for a freshly computed result, on a real target batch of the labels counted
+    (what ``compute`` runs before saving)."""
+    from .targets import sample_targets
+    from .validate import resolve_device, validate
+
+    device = resolve_device(device)
+    batch = sample_targets(tally, classes=result.counts.classes)
+    return validate(result, batch, result.counts, device=device, flat=flat)
+
+
+def validate_paths(weights: str | Path, labels: str | Path | Sequence[str | Path], spec: InputSpec | None = None,
+                   *, device: str = "cpu", progress: ProgressSink | None = None, engine: str = "local",
+                   scheduler: str | None = None) -> ValidationReport:
+    """``bceweights validate``: load a ``.pt`` (``weights_only=True``), count the labels again and run
+    every check against them."""
+    from . import io
+    from .targets import sample_targets
+    from .validate import resolve_device, validate
+
+    device = resolve_device(device)
+    payload = io.load(weights)
+    tally = count_paths(labels, spec or InputSpec(), progress=progress, engine=engine, scheduler=scheduler)
+    batch = sample_targets(tally, classes=tally.counts.classes)
+    return validate(payload, batch, tally.counts, device=device)
 
 
 # ------------------------------------------------------------------------------------------------- jobs
-
-
-@dataclass(frozen=True)
-class ReportFiles:
-    """The report files to write, each optional, and the class-table order they (and the printed
-    table) use. ``json="-"`` writes the JSON to stdout."""
-
-    json: str | Path | None = None
-    markdown: str | Path | None = None
-    csv: str | Path | None = None
-    plot: str | Path | None = None
-    cooccurrence: str | Path | None = None
-    sort: str | None = None
-    top: int | None = None
-
-    @property
-    def json_to_stdout(self) -> bool:
-        return self.json == "-"
-
-    def check(self) -> None:
-        """Fail before a long scan: unwritable paths, an unknown plot format, matplotlib missing."""
-        from . import report
-
-        report.check_outputs(json_out=self.json, markdown=self.markdown, csv_out=self.csv, plot=self.plot,
-                             cooccurrence=self.cooccurrence)
-
-    def write(self, doc: dict[str, Any], counts: Counts) -> list[Path]:
-        """Write every file asked for, each atomically; returns their paths (stdout is not one)."""
-        from . import report
-
-        report.write_outputs(doc, counts, json_out=self.json, markdown=self.markdown, csv_out=self.csv,
-                             plot=self.plot, cooccurrence=self.cooccurrence, sort=self.sort, top=self.top)
-        paths = (self.cooccurrence, self.json, self.markdown, self.csv, self.plot)
-        return [Path(p) for p in paths if p is not None and p != "-"]
 
 
 @dataclass
@@ -270,14 +185,12 @@ def run_compute(
     # anything is printed, and with --json - the JSON goes to stdout, where a live display redirects.
     display = progress if isinstance(progress, AbstractContextManager) else nullcontext(progress)
     with display as sink:
-        result = compute(paths, spec, weight_options, progress=sink, engine=engine, scheduler=scheduler)
+        result, tally = _compute(paths, spec, weight_options, progress=sink, engine=engine, scheduler=scheduler)
     if flat:
         result.meta["flat"] = True  # the report shows the saved shape
     checks = None
     if validate:
-        from .validate import check_result
-
-        checks = check_result(result, paths, spec, device=device, flat=flat)
+        checks = check_result(result, tally, device=device, flat=flat)
     saved = checks is None or checks.passed  # a failed check leaves no .pt behind
     written: list[Path] = []
     if saved:
@@ -285,7 +198,7 @@ def run_compute(
         if sample_weights is not None:
             from .sampling import sample_weights as weigh_samples
 
-            rows = weigh_samples(paths, spec, result.counts, result.weights.options, sample_options)
+            rows = weigh_samples(paths, spec, result.counts, result.weights.options, sample_options, tally=tally)
             written.append(rows.save(sample_weights))
     doc = _build_report(result, output if saved else None, checks)
     return Job(result, doc, output, checks, written + files.write(doc, result.counts))
@@ -298,7 +211,7 @@ def run_report(weights: str | Path, files: ReportFiles | None = None) -> Job:
 
     files = files or ReportFiles()
     files.check()
-    result = result_from_payload(io.load(weights))
+    result = Result.from_payload(io.load(weights))
     doc = _build_report(result, weights)
     return Job(result, doc, Path(weights), written=files.write(doc, result.counts))
 
@@ -310,3 +223,8 @@ def _build_report(result: Result, weights: str | Path | None, checks=None) -> di
     if checks is not None:
         doc["validation"] = checks.to_dict()
     return doc
+
+
+def result_from_payload(data: dict[str, Any]) -> Result:
+    """Rebuild a :class:`Result` from a loaded ``.pt`` (no data is re-read)."""
+    return Result.from_payload(data)

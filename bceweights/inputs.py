@@ -139,10 +139,16 @@ def check_options(groups: Sequence[Group], spec: InputSpec) -> None:
         return
     names = sorted(set(unread.values()))
     flags = " and ".join([", ".join(names[:-1]), names[-1]] if len(names) > 1 else names)
-    which = ", ".join(f"{g.reader.name} ({g.reader.description})" for g in groups)
-    verb = "is" if len(names) == 1 else "are"
-    raise UsageError(f"{flags} {verb} not read by the {which} reader; drop {'it' if len(names) == 1 else 'them'}",
-                     hint="bceweights compute --help lists which options each kind of input reads")
+    which = " and ".join(dict.fromkeys(g.reader.name for g in groups))
+    kind = _KIND_WORDS.get(groups[0].reader.kind, groups[0].reader.kind)
+    one = len(names) == 1
+    raise UsageError(f"{flags} {'does' if one else 'do'} not apply to {which} input ({kind}); "
+                     f"drop {'it' if one else 'them'}",
+                     hint="bceweights compute --help says which options each kind of input reads")
+
+
+_KIND_WORDS = {"table": "a label table", "array": "a multi-hot array", "mask": "segmentation masks",
+               "annotation": "annotation files"}
 
 
 # -------------------------------------------------------------------------------------------- file lists

@@ -1,9 +1,6 @@
-"""The ``.pt`` file: a plain dict of tensors and plain values, written atomically.
-
-Keys (the contract): ``classes`` (list of str), ``pos_count`` and ``neg_count`` (float64 ``[C]``),
-``pos_weight`` and ``class_weight`` (float32; ``[C]`` for tables and arrays, ``[C, 1, 1]`` for 2-D masks,
-``[C, 1, 1, 1]`` for 3-D volumes), ``image_count`` (int64 ``[C]``, masks only), ``meta`` (plain values).
-It loads with ``torch.load(path, weights_only=True)``; bceweights never loads with ``weights_only=False``.
+"""Files written safely: atomic writes (a temp file beside the target, renamed over it), the output
+path checks done before a long scan, and loading a ``.pt`` with ``weights_only=True`` (its contents are
+described in :mod:`bceweights.payload`).
 """
 
 from __future__ import annotations
@@ -16,10 +13,6 @@ from pathlib import Path
 from typing import IO, Any
 
 from .errors import InputError, OutputError, describe
-
-FORMAT_NAME = "bceweights"
-FORMAT_VERSION = 1
-REQUIRED_KEYS = ("classes", "pos_count", "neg_count", "pos_weight", "class_weight", "meta")
 
 
 def check_output_path(path: Path | str) -> Path:
@@ -228,7 +221,9 @@ def load(path: Path | str, *, ndim: int | None = None, device: str | None = None
     except Exception as exc:  # torch.load fails on foreign bytes with any of a dozen exception types
         raise InputError(f"{path}: not a weights file written by bceweights ({type(exc).__name__}: "
                          f"{describe(exc)})", hint=hint) from None
-    problem = _payload_problem(data)
+    from .payload import problem as payload_problem
+
+    problem = payload_problem(data)
     if problem:
         raise InputError(f"{path}: not a weights file written by bceweights ({problem})", hint=hint)
     if ndim is not None:
@@ -236,27 +231,6 @@ def load(path: Path | str, *, ndim: int | None = None, device: str | None = None
         for key in ("pos_weight", "class_weight"):
             data[key] = shape_for(data[key].reshape(-1), ndim)
     return data
-
-
-def _payload_problem(data: Any) -> str | None:
-    """What makes ``data`` not one of our payloads, or None."""
-    import torch
-
-    if not isinstance(data, dict):
-        return f"it holds a {type(data).__name__}, not a dict with keys {', '.join(REQUIRED_KEYS)}"
-    missing = [k for k in REQUIRED_KEYS if k not in data]
-    if missing:
-        return f"keys missing: {', '.join(missing)}"
-    classes = data["classes"]
-    if not isinstance(classes, (list, tuple)) or not all(isinstance(c, str) for c in classes):
-        return "'classes' is not a list of names"
-    for key in ("pos_count", "neg_count", "pos_weight", "class_weight"):
-        value = data[key]
-        if not isinstance(value, torch.Tensor) or value.numel() != len(classes):
-            return f"'{key}' is not a tensor with one value per class ({len(classes)})"
-    if not isinstance(data["meta"], dict):
-        return "'meta' is not a dict"
-    return None
 
 
 def shape_for(vector, ndim: int):

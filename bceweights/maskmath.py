@@ -141,6 +141,8 @@ class MaskScan:
     ch_image_pixels: np.ndarray | None = None
     ch_no_positive: int = 0
     ch_source: str = ""
+    #: the first mask whose channels differ from those before it, said as an error by :func:`to_counts`
+    ch_conflict: str | None = None
 
     def merge(self, other: MaskScan) -> MaskScan:
         self.files += other.files
@@ -151,12 +153,15 @@ class MaskScan:
             setattr(self, name, getattr(self, name) + getattr(other, name))
         for ndim, source in other.ndims.items():
             self.ndims.setdefault(ndim, source)
+        if self.ch_conflict is None:
+            self.ch_conflict = other.ch_conflict
         if other.ch_pos is not None:
             if self.ch_pos is not None and len(self.ch_pos) != len(other.ch_pos):
-                raise InputError(
+                # Said by to_counts: a merge only adds, so no engine is left holding a half-read set.
+                self.ch_conflict = self.ch_conflict or (
                     f"{other.ch_source}: {len(other.ch_pos)} channels, but {self.ch_source} has "
-                    f"{len(self.ch_pos)}; every mask needs the same channels"
-                )
+                    f"{len(self.ch_pos)}; every mask needs the same channels")
+                return self
             if self.ch_pos is None:
                 self.ch_source = other.ch_source
             for name in ("ch_pos", "ch_neg", "ch_ign", "ch_soft", "ch_images", "ch_image_pixels"):
@@ -452,6 +457,8 @@ def _first(values: np.ndarray, c: int) -> np.ndarray:
 
 
 def _channel_counts(scan: MaskScan, rules: Rules, ndim: int, names: list[str] | None) -> Counts:
+    if scan.ch_conflict is not None:
+        raise InputError(scan.ch_conflict)
     if scan.ch_pos is None:
         raise InputError("no channel mask to count")
     c = len(scan.ch_pos)

@@ -237,7 +237,7 @@ def select_rows(report: dict[str, Any], *, sort: str | None = None,
     return rows[:top], len(rows) - top
 
 
-def _optional_columns(report: dict[str, Any]) -> list[str]:
+def optional_columns(report: dict[str, Any]) -> list[str]:
     rows = report["classes"]
     cols = [c for c in OPTIONAL_COLUMNS if any(r.get(c) for r in rows)]
     if any("images" in r for r in rows):
@@ -249,42 +249,42 @@ def _optional_columns(report: dict[str, Any]) -> list[str]:
 # Text pieces shared by the terminal and Markdown
 
 
-def _fmt_count(value: float) -> str:
+def fmt_count(value: float) -> str:
     value = float(value)
     return f"{int(value):,}" if value.is_integer() else f"{value:,.2f}"
 
 
-def _fmt_weight(value: float) -> str:
+def fmt_weight(value: float) -> str:
     if not math.isfinite(value):
         return str(value)
     return f"{value:.4g}" if abs(value) < 1e5 else f"{value:.3e}"
 
 
-def _fmt_pct(fraction: float) -> str:
+def fmt_pct(fraction: float) -> str:
     pct = 100 * fraction
     if pct == 0 or pct >= 0.01:
         return f"{pct:.2f}%"
     return f"{pct:.1e}%"
 
 
-def _plural(n: float, word: str) -> str:
-    return f"{_fmt_count(n)} {word}{'' if n == 1 else 's'}"
+def plural(n: float, word: str) -> str:
+    return f"{fmt_count(n)} {word}{'' if n == 1 else 's'}"
 
 
-def _unit_words(summary: dict[str, Any]) -> tuple[str, str]:
+def unit_words(summary: dict[str, Any]) -> tuple[str, str]:
     """(what a positive is, what a sample is): ("pixel", "image") for masks."""
     return ("pixel", "image") if summary.get("unit") == "pixel" else ("positive", "sample")
 
 
 def _class_line(summary: dict[str, Any], info: dict[str, Any]) -> str:
-    positive, _ = _unit_words(summary)
+    positive, _ = unit_words(summary)
     # The prevalence's own denominator: ignored values (-1, blanks under ignore, void pixels) are out.
     total = summary["pixels"] if "pixels" in summary else summary["samples"]
     counted = info["positives"] + info["negatives"]
-    of = _plural(counted, "pixel" if "pixels" in summary else "sample") + ("" if counted == total else " counted")
-    return (f"{info['class']} ({_plural(info['positives'], positive)} of {of}, "
-            f"{_fmt_pct(info['prevalence'])}): pos_weight {_fmt_weight(info['pos_weight'])}, "
-            f"class weight {_fmt_weight(info['class_weight'])}")
+    of = plural(counted, "pixel" if "pixels" in summary else "sample") + ("" if counted == total else " counted")
+    return (f"{info['class']} ({plural(info['positives'], positive)} of {of}, "
+            f"{fmt_pct(info['prevalence'])}): pos_weight {fmt_weight(info['pos_weight'])}, "
+            f"class weight {fmt_weight(info['class_weight'])}")
 
 
 def _options_text(options: dict[str, Any], *, masks: bool = False) -> list[tuple[str, str]]:
@@ -322,13 +322,13 @@ def _options_text(options: dict[str, Any], *, masks: bool = False) -> list[tuple
 def summary_lines(report: dict[str, Any]) -> list[tuple[str, str]]:
     """The summary above the table as (label, text) pairs, in display order."""
     s = report["summary"]
-    positive, sample = _unit_words(s)
+    positive, sample = unit_words(s)
     facts: list[tuple[str, str]] = [("dataset", s["dataset"])]
     if "pixels" in s:
-        facts.append(("images", _fmt_count(s["images"])))
-        facts.append(("pixels", _fmt_count(s["pixels"])))
+        facts.append(("images", fmt_count(s["images"])))
+        facts.append(("pixels", fmt_count(s["pixels"])))
     else:
-        facts.append(("samples", _fmt_count(s["samples"])))
+        facts.append(("samples", fmt_count(s["samples"])))
     facts.append(("classes", str(s["classes"])))
     if s.get("label_cardinality") is not None:
         facts.append(("labels per sample", f"{s['label_cardinality']:.3f} (label cardinality)"))
@@ -336,12 +336,12 @@ def summary_lines(report: dict[str, Any]) -> list[tuple[str, str]]:
     if "pixels" not in s:
         share = s["no_positive_samples"] / s["samples"] if s["samples"] else 0.0
         facts.append((f"{sample}s with no positive label",
-                      f"{_fmt_count(s['no_positive_samples'])} ({_fmt_pct(share)})"))
+                      f"{fmt_count(s['no_positive_samples'])} ({fmt_pct(share)})"))
     if s.get("imbalance_ratio") is not None:
         most, least = s["most_frequent_class"], s["rarest_class"]
         facts.append(("imbalance ratio", f"{s['imbalance_ratio']:,.1f} (most / least frequent: "
-                                         f"{most['class']} {_fmt_count(most['positives'])} / "
-                                         f"{least['class']} {_fmt_count(least['positives'])})"))
+                                         f"{most['class']} {fmt_count(most['positives'])} / "
+                                         f"{least['class']} {fmt_count(least['positives'])})"))
     if s.get("rarest_class"):
         facts.append(("rarest class", _class_line(s, s["rarest_class"])))
     if s.get("absent_classes"):
@@ -372,7 +372,7 @@ def _default_weight_options() -> dict[str, Any]:
     return WeightOptions().describe()
 
 
-def _bar(fraction: float, width: int = BAR_WIDTH, *, ascii_only: bool = False) -> str:
+def bar(fraction: float, width: int = BAR_WIDTH, *, ascii_only: bool = False) -> str:
     """A horizontal bar of ``fraction`` (0..1) of ``width`` cells; any non-zero value shows."""
     if fraction <= 0:
         return ""
@@ -382,125 +382,10 @@ def _bar(fraction: float, width: int = BAR_WIDTH, *, ascii_only: bool = False) -
     return "█" * (eighths // 8) + ("", "▏", "▎", "▍", "▌", "▋", "▊", "▉")[eighths % 8]
 
 
-def _hidden_line(hidden: int, sort: str | None) -> str:
+def hidden_line(hidden: int, sort: str | None) -> str:
     order = {"count": "most positives", "weight": "largest pos_weight", "name": "name"}.get(sort or "count")
     return (f"... {hidden:,} more class{'es' if hidden != 1 else ''} not shown (--top, by {order}); "
             "every class is in --json and --csv")
-
-
-# ---------------------------------------------------------------------------------------------------
-# Terminal
-
-
-_FLAG_STYLE = {"absent": "bold red", "extreme-weight": "red", "rare": "yellow", "no-negatives": "magenta"}
-
-
-def render(report: dict[str, Any], console, *, show_usage: str | None = None, sort: str | None = None,
-           top: int | None = None) -> None:
-    """Print the report with Rich: colour in a terminal (``NO_COLOR`` honoured by Rich), plain text
-    otherwise; when not a terminal nothing is cut to the console width, so names stay whole."""
-    from rich import box
-    from rich.markup import escape
-    from rich.measure import Measurement
-    from rich.table import Table
-
-    terminal = console.is_terminal
-    plain = {"highlight": False, "soft_wrap": not terminal}
-    for key, value in summary_lines(report):
-        style = "red" if key.startswith("no ") else "cyan" if key == "rarest class" else ""
-        text = f"[{style}]{escape(value)}[/{style}]" if style else escape(value)
-        console.print(f"[bold]{escape(key)}:[/bold] {text}", **plain)
-
-    rows, hidden = select_rows(report, sort=sort, top=top)
-    extra = _optional_columns(report)
-    ascii_only = not (console.encoding or "").lower().startswith("utf")
-    max_prev = max((r["prevalence"] for r in report["classes"]), default=0.0)
-
-    longest = max((len(r["class"]) for r in rows), default=5)
-
-    def build(with_bar: bool, extra: list[str], compact: bool = False) -> Table:
-        # compact: two-line headers, for a narrow terminal
-        table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
-        table.add_column("class", style="bold", overflow="fold", min_width=min(max(longest, 5), 16))
-        table.add_column("positives", justify="right", no_wrap=True)
-        table.add_column("negatives", justify="right", no_wrap=True)
-        table.add_column("preva-\nlence" if compact else "prevalence", justify="right", no_wrap=True)
-        if with_bar:
-            table.add_column("", no_wrap=True, style="blue", min_width=BAR_WIDTH)
-        table.add_column("pos_\nweight" if compact else "pos_weight", justify="right", no_wrap=True)
-        table.add_column("class_\nweight" if compact else "class_weight", justify="right", no_wrap=True)
-        for name in extra:
-            table.add_column(name, justify="right", no_wrap=True)
-        table.add_column("flags", overflow="fold", min_width=6 if any(r["flags"] for r in rows) else 5)
-        for row in rows:
-            cells = [escape(row["class"]), _fmt_count(row["positives"]), _fmt_count(row["negatives"]),
-                     _fmt_pct(row["prevalence"])]
-            if with_bar:
-                frac = row["prevalence"] / max_prev if max_prev > 0 else 0.0
-                cells.append(_bar(frac, ascii_only=ascii_only))
-            cells += [_fmt_weight(row["pos_weight"]), _fmt_weight(row["class_weight"])]
-            cells += [_fmt_count(row.get(name, 0)) for name in extra]
-            cells.append(" ".join(f"[{_FLAG_STYLE[f]}]{f}[/{_FLAG_STYLE[f]}]" for f in row["flags"]))
-            table.add_row(*cells)
-        return table
-
-    def width_of(table: Table) -> int:
-        return Measurement.get(console, console.options.update(max_width=100_000), table).maximum
-
-    table = build(True, extra)
-    needed = width_of(table)
-    dropped: list[str] = []
-    if terminal:
-        # In a narrow terminal the bar goes first, then the ignored/uncertain/missing columns (they
-        # stay in --csv and --json), so that names, counts and weights keep their room.
-        if needed > console.width:
-            table = build(False, extra)
-        if extra and width_of(table) > console.width:
-            table, dropped = build(False, []), extra
-        if width_of(table) > console.width:
-            table = build(False, [], compact=True)
-        console.print(table)
-    else:
-        # Console.print caps ``width`` at the console's width (80 for a pipe), so widen the console.
-        saved = console.width
-        console.width = max(needed, saved)
-        try:
-            console.print(table)
-        finally:
-            console.width = saved
-    if hidden:
-        console.print(f"[dim]{_hidden_line(hidden, sort)}[/dim]", **plain)
-    if dropped:
-        console.print(f"[dim]({', '.join(dropped)} not shown: the terminal is too narrow; see --csv)[/dim]",
-                      **plain)
-    elif any(c in extra for c in ("ignored", "uncertain", "missing")):
-        console.print(f"[dim]{_columns_legend(extra)}[/dim]", **plain)
-    pairs = report.get("top_pairs") or []
-    if pairs:
-        samples = report["summary"]["samples"]
-        console.print("[bold]most frequent label pairs:[/bold]", **plain)
-        for pair in pairs[:SHOWN_PAIRS]:
-            share = f" ({_fmt_pct(pair['count'] / samples)} of samples)" if samples else ""
-            console.print(f"  {escape(pair['a'])} + {escape(pair['b'])}: {_fmt_count(pair['count'])}{share}",
-                          **plain)
-    for warning in report.get("warnings", []):
-        console.print(f"[yellow]warning:[/yellow] {escape(warning)}", **plain)
-    if show_usage:
-        console.print(f"[bold]weights:[/bold] {escape(show_usage)}; use them with:", **plain)
-        for line in usage_lines(report, show_usage):
-            console.print(f"  {line}", highlight=False, markup=False, soft_wrap=not terminal)
-
-
-_LEGEND = {
-    "ignored": "ignored: counted as neither positive nor negative",
-    "uncertain": "uncertain: -1 values",
-    "missing": "missing: blanks (see label values above)",
-}
-
-
-def _columns_legend(shown) -> str:
-    """What the optional count columns mean: only those the table shows."""
-    return "; ".join(text for column, text in _LEGEND.items() if column in shown)
 
 
 def usage_lines(report: dict[str, Any], path: str = "weights.pt") -> list[str]:
@@ -541,21 +426,21 @@ def to_markdown(report: dict[str, Any], *, sort: str | None = None, top: int | N
     lines = [f"## Class balance: {_md(s['dataset'])}", ""]
     lines += [f"- **{_md(k)}:** {_md(v)}" for k, v in summary_lines(report)]
     rows, hidden = select_rows(report, sort=sort, top=top)
-    extra = _optional_columns(report)
+    extra = optional_columns(report)
     head = ["class", "positives", "negatives", "prevalence", "pos_weight", "class_weight", *extra, "flags"]
     align = [":--"] + ["--:"] * (len(head) - 2) + [":--"]
     lines += ["", "| " + " | ".join(head) + " |", "|" + "|".join(align) + "|"]
     for r in rows:
-        cells = [_md(r["class"]), _fmt_count(r["positives"]), _fmt_count(r["negatives"]),
-                 _fmt_pct(r["prevalence"]), _fmt_weight(r["pos_weight"]), _fmt_weight(r["class_weight"]),
-                 *[_fmt_count(r.get(c, 0)) for c in extra], ", ".join(r["flags"])]
+        cells = [_md(r["class"]), fmt_count(r["positives"]), fmt_count(r["negatives"]),
+                 fmt_pct(r["prevalence"]), fmt_weight(r["pos_weight"]), fmt_weight(r["class_weight"]),
+                 *[fmt_count(r.get(c, 0)) for c in extra], ", ".join(r["flags"])]
         lines.append("| " + " | ".join(cells) + " |")
     if hidden:
-        lines += ["", f"_{_md(_hidden_line(hidden, sort))}_"]
+        lines += ["", f"_{_md(hidden_line(hidden, sort))}_"]
     pairs = report.get("top_pairs") or []
     if pairs:
         lines += ["", "Most frequent label pairs:", ""]
-        lines += [f"- {_md(p['a'])} + {_md(p['b'])}: {_fmt_count(p['count'])}" for p in pairs]
+        lines += [f"- {_md(p['a'])} + {_md(p['b'])}: {fmt_count(p['count'])}" for p in pairs]
     warnings = report.get("warnings") or []
     if warnings:
         lines += [""] + [f"> **Warning:** {_md(w)}" for w in warnings]
@@ -588,44 +473,3 @@ def cooccurrence_csv(counts) -> str:
     for name, row in zip(counts.classes, counts.cooccurrence):
         writer.writerow([name, *(_num(v) for v in row)])
     return buf.getvalue()
-
-
-def check_outputs(*, json_out: str | None = None, markdown: Path | None = None, csv_out: Path | None = None,
-                  plot: Path | None = None, cooccurrence: Path | None = None) -> None:
-    """Fail before a long scan: unwritable paths, an unknown plot format, matplotlib not installed."""
-    from .io import check_output_path
-
-    for path in (markdown, csv_out, plot, cooccurrence):
-        if path is not None:
-            check_output_path(path)
-    if json_out not in (None, "-"):
-        check_output_path(json_out)
-    if plot is not None:
-        from .plot import check_plot_path
-
-        check_plot_path(plot)
-
-
-def write_outputs(report: dict[str, Any], counts=None, *, json_out: str | None = None,
-                  markdown: Path | None = None, csv_out: Path | None = None, plot: Path | None = None,
-                  cooccurrence: Path | None = None, sort: str | None = None, top: int | None = None,
-                  stdout=None) -> None:
-    """Write every file asked for, each atomically; ``json_out="-"`` writes the JSON to ``stdout``."""
-    from . import io
-
-    if cooccurrence is not None:
-        io.write_text(cooccurrence, cooccurrence_csv(counts))
-    if json_out == "-":
-        import sys
-
-        (stdout or sys.stdout).write(to_json(report))
-    elif json_out is not None:
-        io.write_text(json_out, to_json(report))
-    if markdown is not None:
-        io.write_text(markdown, to_markdown(report, sort=sort, top=top))
-    if csv_out is not None:
-        io.write_text(csv_out, to_csv(report, sort=sort))
-    if plot is not None:
-        from .plot import save_plot
-
-        save_plot(report, plot)

@@ -212,24 +212,116 @@ def sample_weights(
     counts=None,
     weight_options: WeightOptions | None = None,
     options: SampleOptions | None = None,
+    *,
+    tally=None,
+) -> SampleWeights:
+    """Per-row weights (and repeat factors) over every row of ``paths``, in row order.
+
+    ``counts`` are the counts of the same inputs with the same ``spec`` (counted here when None);
+    ``tally`` is the count that produced them (``bceweights.engines.count_paths``), whose settled
+    options read the rows exactly as the count did. The rows are streamed a second time, file by file.
+    """
+    from .engines import count_paths
+    from .spec import InputSpec
+
+    spec = spec or InputSpec()
+    options = options or SampleOptions()
+    weight_options = weight_options or WeightOptions()
+    if tally is None:
+        tally = count_paths(paths, spec)
+    if counts is None:
+        counts = tally.counts
+    if not tally.groups:  # TRANSITION: formats not yet on the reader contract
+        return _legacy_sample_weights(tally.files, spec.with_(file_list=None, root=None), counts, weight_options,
+                                      options)
+    group_weight = group_weights(counts, weight_options)
+    class_factor = (None if options.repeat_threshold is None
+                    else class_repeat_factors(counts, options.repeat_threshold))
+    index = {name: i for i, name in enumerate(counts.classes)}
+    # One array per batch in each list; ``total`` counts the rows so far (a sum over the parts per
+    # file would be quadratic in the number of files).
+    weight_parts: list[np.ndarray] = []
+    row_parts: list[np.ndarray] = []
+    file_parts: list[np.ndarray] = []
+    repeat_parts: list[np.ndarray] = []
+    total = 0
+    ids: list[str] | None = [] if options.id_column is not None else None
+    id_columns: set[str] = set()
+    for number, path in enumerate(tally.files):
+        group = tally.group_of(path)
+        file_ids: list[str] | None = [] if ids is not None else None
+        for batch in group.reader.rows(path, group.spec, classes=list(counts.classes), id_column=options.id_column):
+            try:
+                columns = np.array([index[c] for c in batch.classes], dtype=np.int64)
+            except KeyError as exc:
+                raise InputError(f"{path}: class {exc.args[0]!r} was not there when the labels were "
+                                 "counted; did the file change?") from None
+            labels = _dense(batch.labels)
+            groups = np.append(group_weight[columns], group_weight[-1])
+            w = row_weights(labels, groups, reduce=options.reduce)
+            weight_parts.append(w)
+            row_parts.append(np.asarray(batch.rows, dtype=np.int64))
+            file_parts.append(np.full(len(w), number, dtype=np.int64))
+            if class_factor is not None:
+                repeat_parts.append(row_repeat_factors(labels, class_factor[columns]))
+            total += len(w)
+            if file_ids is not None:
+                if batch.ids is None:
+                    file_ids = None
+                else:
+                    file_ids.extend(batch.ids)
+                    id_columns.add(batch.id_name or "id")
+        if ids is not None:
+            if file_ids is None:
+                if options.id_column != "auto":
+                    raise OptionsError(f"{path}: --id-column {options.id_column} gives no id for its rows")
+                ids = None
+            else:
+                ids.extend(file_ids)
+    if total != counts.samples:
+        raise InputError(f"the inputs hold {total} rows now but {counts.samples} when they were counted; "
+                         "did a file change?")
+    return SampleWeights(
+        weights=_concat(weight_parts, np.float64),
+        rows=_concat(row_parts, np.int64),
+        file_index=_concat(file_parts, np.int64),
+        files=[str(f) for f in tally.files],
+        classes=list(counts.classes),
+        group_weight=group_weight,
+        repeat_factors=None if class_factor is None else _concat(repeat_parts, np.float64),
+        class_repeat_factor=class_factor,
+        ids=ids,
+        meta={
+            "reduce": options.reduce,
+            "repeat_threshold": options.repeat_threshold,
+            "id_column": sorted(id_columns)[0] if len(id_columns) == 1 else sorted(id_columns) or None,
+            "weights": weight_options.describe(),
+            "samples": int(counts.samples),
+            "no_label_rows": int(counts.no_positive),
+        },
+    )
+
+
+def _dense(labels) -> np.ndarray:
+    to_dense = getattr(labels, "to_dense", None)
+    return to_dense() if to_dense is not None else np.asarray(labels)
+
+
+def _legacy_sample_weights(  # TRANSITION
+    paths: str | Path | Sequence[str | Path],
+    spec=None,
+    counts=None,
+    weight_options: WeightOptions | None = None,
+    options: SampleOptions | None = None,
 ) -> SampleWeights:
     """Per-row weights (and repeat factors) over every row of ``paths``, in row order.
 
     ``counts`` are the counts of the same inputs with the same ``spec`` (counted here when None);
     the rows are streamed a second time, file by file.
     """
-    from .engines import count_paths
-    from .inputs import expand_paths
     from .readers._legacy import resolve_for
-    from .spec import InputSpec
 
-    spec = spec or InputSpec()
-    options = options or SampleOptions()
-    weight_options = weight_options or WeightOptions()
-    if counts is None:
-        counts, files = (tally := count_paths(paths, spec)).counts, tally.files
-    else:
-        files = expand_paths(paths, spec)
+    files = paths
     group_weight = group_weights(counts, weight_options)
     class_factor = (None if options.repeat_threshold is None
                     else class_repeat_factors(counts, options.repeat_threshold))

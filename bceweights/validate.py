@@ -24,22 +24,19 @@ import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from .counts import Counts
 from .errors import CheckFailed, OptionsError
+from .readers.base import TARGET_BUDGET, TargetSample
 from .report import EXTREME_WEIGHT
 
 #: A class with fewer positives than this gets a pos_weight estimated from a handful of examples.
 FEW_POSITIVES = 5
 #: Loss elements the checks may hold at once (float64): keeps a check well under a second.
-ELEMENT_BUDGET = 250_000
-#: Rows (tables, arrays) or masks read for the target batch; one mask already has the shape that matters.
-TABLE_SAMPLE_ROWS = 2048
-MASK_SAMPLE_LIMIT = 1
+ELEMENT_BUDGET = TARGET_BUDGET
 NUMERIC_RTOL = 1e-6
 #: float32 rounding of a stored pos_weight moves the optimum by ~1e-7; a wrong weight moves it by far more.
 BALANCE_ATOL = 1e-4
@@ -125,13 +122,8 @@ class ValidationReport:
         raise CheckFailed(f"{first.name} check failed: {first.message}{more}{suffix}", hint=first.hint)
 
 
-@dataclass
-class TargetBatch:
-    """Real targets ``[N, C, *spatial]`` (float32, NaN = ignored) with their class names."""
-
-    values: np.ndarray
-    classes: list[str]
-    source: str = ""
+#: Real targets ``[N, C, *spatial]`` (float32, NaN = ignored) with their class names and source.
+TargetBatch = TargetSample
 
 
 # ------------------------------------------------------------------------------------------ helpers
@@ -193,54 +185,15 @@ def _payload_of(obj, flat: bool | None = None) -> tuple[dict[str, Any], Counts |
 
 
 def _counts_from_payload(payload: dict[str, Any]) -> Counts:
-    from .api import result_from_payload
+    from .payload import decode
 
-    return result_from_payload(payload).counts
+    return decode(payload).counts
 
 
 # ------------------------------------------------------------------------------------ target batches
 
 
-def sample_targets(
-    paths: str | Path | Sequence[str | Path],
-    spec=None,
-    *,
-    limit: int | None = None,
-    classes: Sequence[str] | None = None,
-) -> TargetBatch | None:
-    """A real target batch from the first inputs, aligned to ``classes`` when given.
-
-    Masks: the mask reader's own ``sample_targets`` (``MASK_SAMPLE_LIMIT`` masks); label rows (tables,
-    arrays, ARFF): the first ``TABLE_SAMPLE_ROWS`` rows, after ``--where`` and the value policy
-    (``readers.arrays.sample_targets``). Returns None for a format that can do neither.
-    """
-    from ._legacy_engine import expand_paths, group_by_reader
-    from .spec import InputSpec
-
-    spec = spec or InputSpec()
-    files = expand_paths(paths, spec)
-    info, group = next(iter(group_by_reader(files, spec).items()))
-    module = info.load()
-    given = list(classes) if classes is not None else None
-    if info.kind == "mask":
-        values, names = module.sample_targets(group, spec, limit or MASK_SAMPLE_LIMIT, classes=given)
-        source = f"{len(values):,} samples from {group[0]}"
-    elif hasattr(module, "iter_label_batches"):
-        from .readers import arrays
-
-        values, names = arrays.sample_targets(group, spec, limit or TABLE_SAMPLE_ROWS, classes=given)
-        rows = "rows matching --where" if spec.where else "rows"
-        source = f"first {len(values):,} {rows} of {group[0]}" + (
-            f" (and {len(group) - 1} more files)" if len(group) > 1 else "")
-    else:
-        return None
-    batch = TargetBatch(np.asarray(values, dtype=np.float32), [str(n) for n in names], source)
-    if given is not None and given != batch.classes:
-        batch = _align(batch, given)
-    return batch
-
-
-def _align(batch: TargetBatch, classes: list[str]) -> TargetBatch:
+def align(batch: TargetBatch, classes: list[str]) -> TargetBatch:
     """Reorder the batch's class axis to ``classes``; a class the sample never met is a negative,
     except where every class is ignored (a void pixel)."""
     unknown = [c for c in batch.classes if c not in classes]
@@ -744,7 +697,7 @@ def validate(
     elif not isinstance(targets, TargetBatch):
         targets = TargetBatch(np.asarray(targets, dtype=np.float32), list(counts.classes), "given batch")
     if targets.classes != list(counts.classes):
-        targets = _align(targets, list(counts.classes))
+        targets = align(targets, list(counts.classes))
     values, cropped = _fit_budget(targets.values)
     batch = TargetBatch(values, targets.classes,
                         targets.source + (f", centre crop {list(values.shape[2:])}" if cropped else ""))
@@ -789,44 +742,3 @@ def _unusable(payload: dict[str, Any], counts: Counts) -> bool:
         if t is None or not t.is_floating_point() or t.numel() != counts.num_classes:
             return True
     return False
-
-
-def check_result(result, paths: Sequence[str | Path] | None = None, spec=None, *, device: str = "cpu",
-                 flat: bool | None = None) -> ValidationReport:
-    """The checks for a freshly computed ``api.Result`` (what ``compute`` runs before saving)."""
-    device = resolve_device(device)
-    paths = paths if paths is not None else result.meta.get("inputs", [])
-    batch = sample_targets(paths, spec, classes=result.counts.classes) if paths else None
-    return validate(result, batch, result.counts, device=device, flat=flat)
-
-
-def validate_paths(weights: str | Path, labels: str | Path | Sequence[str | Path], spec=None, *,
-                   device: str = "cpu", progress=None, engine: str = "local",
-                   scheduler=None) -> ValidationReport:
-    """``bceweights validate``: load a ``.pt`` (``weights_only=True``), count the labels again and run
-    every check against them."""
-    from . import io
-    from .api import count
-
-    device = resolve_device(device)
-    payload = io.load(weights)
-    counts = count(labels, spec, progress=progress, engine=engine, scheduler=scheduler)
-    batch = sample_targets(labels, spec, classes=counts.classes)
-    return validate(payload, batch, counts, device=device)
-
-
-# ------------------------------------------------------------------------------------------ rendering
-
-_TAGS = {"pass": "[green]PASS[/green]", "fail": "[bold red]FAIL[/bold red]", "skip": "[dim]SKIP[/dim]"}
-
-
-def render(report: ValidationReport, console) -> None:
-    """One pass/fail line per check, then its warnings (Rich)."""
-    from rich.markup import escape
-
-    console.print(f"[bold]checks[/bold] ({report.device}, target {report.target_shape}: {escape(report.source)})",
-                  soft_wrap=True)
-    for check in report.checks:
-        console.print(f"  {_TAGS[check.status]}  {check.name:<9}  {escape(check.message)}", soft_wrap=True)
-        for warning in check.warnings:
-            console.print(f"  [yellow]WARN[/yellow]  {'':<9}  {escape(warning)}", soft_wrap=True)

@@ -151,9 +151,9 @@ def test_non_utf8_bytes_name_the_line(cli):
 
 
 def test_non_utf8_bytes_past_the_sample_in_a_label_list(cli, monkeypatch):
-    from bceweights.readers import tables
+    from bceweights.tables import source
 
-    monkeypatch.setattr(tables, "SAMPLE_BYTES", 64)  # the bad byte lies beyond the sniffed head
+    monkeypatch.setattr(source, "SAMPLE_BYTES", 64)  # the bad byte lies beyond the sniffed head
     data = ("id,tags\n" + "".join(f"r{i},cat|dog\n" for i in range(20))).encode() + b"r20,caf\xe9\n"
     write("tags.csv", data)
     assert error_line(cli("compute", "tags.csv", "--list-column", "tags")) == (
@@ -170,9 +170,9 @@ def test_truncated_gzip(cli):
 
 
 def test_truncated_gzip_past_the_sample(cli, monkeypatch):
-    from bceweights.readers import tables
+    from bceweights.tables import source
 
-    monkeypatch.setattr(tables, "SAMPLE_BYTES", 256)
+    monkeypatch.setattr(source, "SAMPLE_BYTES", 256)
     rng = np.random.default_rng(0)
     body = "\n".join(",".join(map(str, r)) for r in rng.integers(0, 2, (20000, 3)))
     data = gzip.compress(("a,b,c\n" + body + "\n").encode())
@@ -391,12 +391,12 @@ def test_messages_from_libraries_stay_on_one_line(cli, monkeypatch):
     UnicodeDecodeError("utf-8", b"\xff", 0, 1, "invalid start byte"),
 ])
 def test_reader_boundary_turns_parser_errors_into_one_line(cli, monkeypatch, exc):
-    from bceweights.readers import tables
+    from bceweights.tables.source import TableSource
 
     def broken(*args, **kwargs):
         raise exc
 
-    monkeypatch.setattr(tables._Source, "open", broken)
+    monkeypatch.setattr(TableSource, "open", broken)
     write("ok.csv", OK)
     line = error_line(cli("compute", "ok.csv"))
     assert line.startswith(f"Error: ok.csv: cannot read the file ({type(exc).__name__}: ")
@@ -405,12 +405,12 @@ def test_reader_boundary_turns_parser_errors_into_one_line(cli, monkeypatch, exc
 
 
 def test_reader_boundary_keeps_bugs_as_bugs(cli, monkeypatch):
-    from bceweights.readers import tables
+    from bceweights.tables.source import TableSource
 
     def buggy(*args, **kwargs):
         raise KeyError("a bug, not a bad file")
 
-    monkeypatch.setattr(tables._Source, "open", buggy)
+    monkeypatch.setattr(TableSource, "open", buggy)
     write("ok.csv", OK)
     with pytest.raises(KeyError):
         cli("compute", "ok.csv")

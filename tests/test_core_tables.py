@@ -10,9 +10,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bceweights import count
+from bceweights import count, readers
 from bceweights.errors import InputError, OptionsError
-from bceweights.readers import tables
+from bceweights.tables import source as tables
 
 
 def write(path, text):
@@ -135,7 +135,7 @@ def test_streams_many_small_batches(tmp_path, monkeypatch):
     monkeypatch.setattr(tables, "BLOCK_SIZE", 1 << 12)  # ~700 rows a batch
     from bceweights.spec import InputSpec
 
-    assert len(list(tables.iter_label_batches(tmp_path / "l.csv", InputSpec()))) > 5
+    assert len(list(readers.get("csv").rows(tmp_path / "l.csv", InputSpec()))) > 5
     c = count(tmp_path / "l.csv")
     assert c.pos.tolist() == y.sum(axis=0).tolist() and c.samples == 5000
 

@@ -38,7 +38,7 @@ def _file(data: bytes, suffix: str) -> Path:
 ), suffix=st.sampled_from([".csv", ".tsv", ".csv.gz", ".parquet"]),
    layout=st.sampled_from(["detect", "list", "class"]))
 def test_random_bytes_give_counts_or_a_clean_error(data, suffix, layout):
-    from bceweights.readers import tables
+    from bceweights.api import count
 
     if suffix == ".csv.gz" and data[:1] != b"\x1f":
         import gzip
@@ -50,7 +50,7 @@ def test_random_bytes_give_counts_or_a_clean_error(data, suffix, layout):
         first = data.split(b"\n", 1)[0].decode("utf-8", "replace").split(",")[0].strip()
         spec = spec.with_(**{"list_column" if layout == "list" else "class_column": first or "x"})
     try:
-        counts = tables.count([path], spec)
+        counts = count(path, spec)
     except BceWeightsError:
         return
     finally:
@@ -123,7 +123,8 @@ def near_valid_csv(draw):
 @FUZZ
 @given(case=near_valid_csv(), compress=st.booleans(), chunk=st.sampled_from([None, 48, 64]))
 def test_near_valid_csv_counts_match_a_brute_force(case, compress, chunk, monkeypatch_session):
-    from bceweights.readers import tables
+    from bceweights.api import count
+    from bceweights.tables import source as tables
 
     text, delimiter, ncols = case
     data = text.encode()
@@ -136,7 +137,7 @@ def test_near_valid_csv_counts_match_a_brute_force(case, compress, chunk, monkey
     expected = _reference(text.replace("\r\n", "\n"), delimiter, ncols)
     monkeypatch_session.setattr(tables, "BLOCK_SIZE", chunk or (1 << 22))
     try:
-        counts = tables.count([path], spec)
+        counts = count(path, spec)
     except BceWeightsError as exc:
         assert expected is None, f"valid input rejected: {exc}\n{text!r}"
         return

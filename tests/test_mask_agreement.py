@@ -17,11 +17,11 @@ from torch.utils.data import Dataset
 
 from bceweights import api, count_dataset, maskmath, readers
 from bceweights.engines import count_paths
-from bceweights.errors import InputError, UsageError
+from bceweights.errors import InputError, OptionsError, UsageError
 from bceweights.policy import ValuePolicy
-from bceweights.readers import masks
 from bceweights.readers.base import TARGET_BUDGET, Partition
 from bceweights.spec import InputSpec
+from bceweights.targets import sample_targets_of
 from bceweights.weights import WeightOptions, compute_weights
 
 RNG = np.random.default_rng(17)
@@ -178,6 +178,17 @@ def test_channel_errors_name_the_file_and_the_sample(tmp_path):
         api.count(tmp_path, mask_mode="channels", workers=1)
 
 
+def test_masks_with_other_channels_fail_and_leave_no_worker(tmp_path):
+    import multiprocessing
+
+    np.save(tmp_path / "a.npy", np.zeros((2, 4, 5), np.uint8))
+    np.save(tmp_path / "b.npy", np.zeros((3, 4, 5), np.uint8))
+    for workers in (1, 2):
+        with pytest.raises(InputError, match=r"b\.npy: 3 channels, but .*a\.npy has 2; every mask needs the same"):
+            api.count(tmp_path, mask_mode="channels", workers=workers)
+        assert multiprocessing.active_children() == []
+
+
 # ------------------------------------------------------------------------------------- median-frequency
 
 
@@ -272,21 +283,23 @@ def test_sample_targets_keep_limit_masks_within_the_budget(tmp_path):
     assert sample.values.shape[:2] == (4, 3) and sample.values.size <= TARGET_BUDGET
 
 
-@pytest.mark.parametrize("shape,num_classes", [((1500, 1400), 21), ((700, 900), 3), ((801, 999), 256)])
-def test_the_checks_crop_the_legacy_sample_as_they_would_crop_the_whole_mask(tmp_path, shape, num_classes):
-    """Until the checks take the reader's own sample, the mask is cut before its one-hot only where that
-    would be large, and so that the checks' centre crop lands on the same pixels, and still happens."""
+@pytest.mark.parametrize("shape,num_classes", [((1500, 1400), 21), ((700, 900), 3), ((301, 299), 256)])
+def test_the_checks_sample_the_centre_of_a_mask_as_the_count_read_it(tmp_path, shape, num_classes):
+    """The checks' batch (auto mode, as ``compute`` reads a folder with no options) is the one-hot of the
+    mask's centre, within the budget, with 255 void where the count read it so."""
     mask = RNG.integers(0, num_classes, size=shape).astype(np.uint8 if num_classes <= 256 else np.uint16)
+    void = (255,) if num_classes < 255 else ()
+    if void:
+        mask[::3, ::4] = 255
     Image.fromarray(mask).save(tmp_path / "m.png")
-    values, names = masks.sample_targets([tmp_path / "m.png"], InputSpec(), 1,
-                                         classes=[str(i) for i in range(num_classes)])
-    assert names == [str(i) for i in range(num_classes)]
-    assert values[0].size > TARGET_BUDGET  # the checks still crop (and say so)
-    final = maskmath.crop_sizes(shape, num_classes, TARGET_BUDGET)
-    checks_cut = values[0][(slice(None), *maskmath.centre(values.shape[2:], final))]
-    whole_cut = mask[maskmath.centre(shape, final)]
-    void = (255,) if num_classes <= 255 else ()
-    np.testing.assert_array_equal(checks_cut, _one_hot_reference(whole_cut, num_classes, void))
+    batch = sample_targets_of([tmp_path / "m.png"], InputSpec())
+    assert batch.classes == [str(i) for i in range(num_classes)]
+    assert batch.values.size <= TARGET_BUDGET
+    sizes = maskmath.crop_sizes(shape, num_classes, TARGET_BUDGET)
+    assert list(batch.values.shape) == [1, num_classes, *sizes]
+    assert ("centre crop" in batch.source) == (sizes != list(shape))
+    want = _one_hot_reference(mask[maskmath.centre(shape, sizes)], num_classes, void)
+    np.testing.assert_array_equal(batch.values[0], want)
 
 
 # -------------------------------------------------------------------------------- dispatch, files
@@ -336,7 +349,7 @@ def test_a_classes_file_naming_a_class_twice_names_the_classes_file(tmp_path):
     save_pngs(tmp_path / "m", [np.array([[0, 1]], np.uint8)])
     names = tmp_path / "names.txt"
     names.write_text("sky\nroad\nsky\n")
-    with pytest.raises(InputError, match=r"names\.txt: the classes file names 'sky' more than once"):
+    with pytest.raises(OptionsError, match=r"names\.txt: the classes file names 'sky' twice"):
         api.count(tmp_path / "m", classes_file=names, workers=1)
 
 
@@ -369,20 +382,14 @@ def test_count_dataset_names_the_first_bad_mask_though_masks_are_checked_in_bulk
 
 def test_an_option_masks_do_not_read_is_refused(tmp_path, cli):
     save_pngs(tmp_path / "m", [np.array([[0, 1]], np.uint8)])
-    with pytest.raises(UsageError, match=r"--where is not read by the png"):
+    with pytest.raises(UsageError, match=r"--where does not apply to png input \(segmentation masks\)"):
         api.count(tmp_path / "m", where=(("split", "train"),))
-    with pytest.raises(UsageError, match=r"--uncertain is not read by the png"):
+    with pytest.raises(UsageError, match=r"--uncertain does not apply to png input"):
         api.count(tmp_path / "m", policy=ValuePolicy(uncertain="positive"))
     result = cli("compute", tmp_path / "m", "--where", "split=train", "-o", tmp_path / "w.pt")
-    assert result.exit_code != 0 and not (tmp_path / "w.pt").exists()
+    assert result.exit_code == 2 and not (tmp_path / "w.pt").exists()
     lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and "--where is not read by the png" in lines[0]
-
-
-@pytest.mark.xfail(strict=True, reason="the CLI maps UsageError to exit 2 in the lead's CLI step")
-def test_an_option_masks_do_not_read_exits_2(tmp_path, cli):
-    save_pngs(tmp_path / "m", [np.array([[0, 1]], np.uint8)])
-    assert cli("compute", tmp_path / "m", "--where", "split=train", "-o", tmp_path / "w.pt").exit_code == 2
+    assert len(lines) == 1 and "--where does not apply to png input" in lines[0]
 
 
 # ------------------------------------------------------------------------------------- real data

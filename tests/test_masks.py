@@ -14,7 +14,7 @@ from PIL import Image
 
 from bceweights import api, maskmath, readers
 from bceweights.errors import BceWeightsError, InputError, OptionsError
-from bceweights.readers import maskfiles, masks
+from bceweights.readers import maskfiles
 from bceweights.readers.base import Partition
 from bceweights.spec import InputSpec
 from bceweights.weights import compute_weights
@@ -368,14 +368,17 @@ def test_sample_targets_one_hot_with_nan(palette_dir):
     folder, arrays = palette_dir
     spec = InputSpec(ignore_index=(255,))
     files = sorted(folder.glob("*.png"))
-    batch, names = masks.sample_targets(files, spec, 3)
+    png = readers.get("png")
+    sample = png.sample_targets(files, spec, limit=3)
+    batch, names = sample.values, sample.classes
     assert batch.shape == (3, 4, 23, 31) and batch.dtype == np.float32 and names == ["0", "1", "2", "3"]
     for k in range(3):
         void = arrays[k] == 255
         assert np.isnan(batch[k][:, void]).all()
         np.testing.assert_array_equal(batch[k][:, ~void].argmax(axis=0), arrays[k][~void])
         np.testing.assert_array_equal(batch[k][:, ~void].sum(axis=0), 1)
-    binary, names = masks.sample_targets(files, spec, 2, classes=["foreground"])
+    sample = png.sample_targets(files, spec.with_(mask_mode="binary"), limit=2)
+    binary, names = sample.values, sample.classes
     assert binary.shape == (2, 1, 23, 31) and names == ["foreground"]
 
 
@@ -401,7 +404,7 @@ def test_3d_weights_broadcast_in_the_loss(tmp_path, cli):
     result = cli("compute", tmp_path, "--workers", "1", "-o", tmp_path / "w.pt", "-q")
     assert result.exit_code == 0, result.stderr
     assert list(torch.load(tmp_path / "w.pt", weights_only=True)["pos_weight"].shape) == [3, 1, 1, 1]
-    batch, _ = masks.sample_targets(sorted(tmp_path.glob("*.nii.gz")), InputSpec(), 2)
+    batch = readers.get("nifti").sample_targets(sorted(tmp_path.glob("*.nii.gz")), InputSpec(), limit=2).values
     assert batch.shape == (2, 3, 4, 6, 5)
     _loss_check(tmp_path / "w.pt", batch)
 
@@ -423,7 +426,8 @@ def test_voc_subset300_with_ignore_255_and_the_loss(shared_data, tmp_path):
     result = api.Result(counts, compute_weights(counts))
     result.save(tmp_path / "voc.pt")
     assert list(torch.load(tmp_path / "voc.pt", weights_only=True)["pos_weight"].shape) == [21, 1, 1]
-    batch, names = masks.sample_targets(files, InputSpec(ignore_index=(255,)), 3, classes=counts.classes)
+    sample = readers.get("png").sample_targets(files, InputSpec(ignore_index=(255,)), limit=3)
+    batch, names = sample.values, sample.classes
     assert batch.shape[:2] == (3, 21) and names == counts.classes
     _loss_check(tmp_path / "voc.pt", batch)
 
@@ -475,7 +479,7 @@ def test_kits19_nifti_volumes(shared_data):
 def test_partial_counts_merge_like_one_scan(tmp_path, mode):
     """What the Dask engine does (count per partition, merge, finish) equals one scan, even where a
     partition alone would look different (background only: binary)."""
-    from bceweights.engines import add_partials
+    from bceweights.engines.merge import add_partials
 
     shape = (3, 5, 6) if mode == "channels" else (5, 6)
     values = (0, 1) if mode == "channels" else (0, 1, 2)
@@ -497,7 +501,9 @@ def test_partial_counts_merge_like_one_scan(tmp_path, mode):
 def test_sample_targets_channels_marks_void(tmp_path):
     m = np.array([[[0, 1], [255, 1]], [[1, 1], [0, 0]]], dtype=np.uint8)  # [C=2, 2, 2]
     np.save(tmp_path / "a.npy", m)
-    batch, names = masks.sample_targets([tmp_path / "a.npy"], InputSpec(mask_mode="channels", ignore_index=(255,)), 4)
+    sample = readers.get("npy-mask").sample_targets([tmp_path / "a.npy"],
+                                                    InputSpec(mask_mode="channels", ignore_index=(255,)), limit=4)
+    batch, names = sample.values, sample.classes
     assert batch.shape == (1, 2, 2, 2) and names == ["0", "1"]
     np.testing.assert_array_equal(batch[0], np.where(m == 255, np.nan, m).astype(np.float32))
 

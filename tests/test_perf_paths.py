@@ -20,7 +20,8 @@ from hypothesis import strategies as st
 
 from bceweights.api import count
 from bceweights.counts import Counts
-from bceweights.readers import tables
+from bceweights.tables import layout
+from bceweights.tables import source as tables
 
 
 def _brute(y: np.ndarray) -> dict:
@@ -144,7 +145,7 @@ def test_label_lists_across_chunks(tmp_path, monkeypatch):
     pa.array([], pa.int8()),
 ])
 def test_numbers_reads_arrow_buffers_like_to_numpy(array):
-    got = tables._numbers(array)
+    got = layout.numbers(array)
     assert np.array_equal(got, array.to_numpy(zero_copy_only=False), equal_nan=True)
 
 

@@ -20,6 +20,7 @@ from rich.console import Console
 
 from bceweights import report
 from bceweights.api import Result
+from bceweights.cli.render import render_report
 from bceweights.counts import Counts
 from bceweights.weights import WeightOptions, compute_weights
 
@@ -69,7 +70,7 @@ def _render(doc, *, width: int = 80, terminal: bool = False, **kwargs) -> str:
     buf = io.StringIO()
     console = Console(file=buf, width=width, force_terminal=terminal, highlight=False,
                       color_system="standard" if terminal else None)
-    report.render(doc, console, **kwargs)
+    render_report(doc, console, **kwargs)
     return buf.getvalue()
 
 

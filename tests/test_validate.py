@@ -17,9 +17,9 @@ from bceweights.errors import CheckFailed, OptionsError
 from bceweights.validate import (
     CheckResult,
     TargetBatch,
-    _align,
     _fit_budget,
     _probe_shapes,
+    align,
     check_balance,
     check_broadcast,
     check_numeric,
@@ -27,7 +27,6 @@ from bceweights.validate import (
     optimal_constant_logit,
     reference_loss,
     resolve_device,
-    sample_targets,
     validate,
 )
 from bceweights.weights import WeightOptions, compute_weights
@@ -293,11 +292,11 @@ def test_balance_detects_class_weights_that_do_not_follow_the_scheme():
 
 def test_align_reorders_and_keeps_void():
     values = np.array([[1, 0], [np.nan, np.nan], [0, 1]], dtype=np.float32)
-    out = _align(TargetBatch(values, ["b", "a"]), ["a", "b", "z"]).values
+    out = align(TargetBatch(values, ["b", "a"]), ["a", "b", "z"]).values
     np.testing.assert_array_equal(out[[0, 2]], [[0, 1, 0], [1, 0, 0]])
     assert np.isnan(out[1]).all()  # a void row stays void for the class the sample never met
     with pytest.raises(CheckFailed, match="'q'"):
-        _align(TargetBatch(values, ["q", "a"]), ["a", "b"])
+        align(TargetBatch(values, ["q", "a"]), ["a", "b"])
 
 
 def test_fit_budget_crops_but_keeps_sizes_equal_to_c():
@@ -312,8 +311,9 @@ def test_sample_targets_for_tables_follow_the_counted_classes(tmp_path):
     path = tmp_path / "lists.csv"
     path.write_text("id,tags\n1,b|a\n2,c\n3,\n4,a\n")
     from bceweights.spec import InputSpec
+    from bceweights.targets import sample_targets_of
 
-    batch = sample_targets(path, InputSpec(list_column="tags"), classes=["a", "b", "c"], limit=3)
+    batch = sample_targets_of(path, InputSpec(list_column="tags"), classes=["a", "b", "c"], limit=3)
     assert batch.classes == ["a", "b", "c"]
     np.testing.assert_array_equal(batch.values, [[1, 1, 0], [0, 0, 1], [0, 0, 0]])
 

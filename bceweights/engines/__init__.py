@@ -52,6 +52,7 @@ class Tally:
     files: list[Path]
     kind: str
     groups: list[CountedGroup]
+    spec: InputSpec
 
     def group_of(self, path: Path) -> CountedGroup:
         for group in self.groups:
@@ -94,7 +95,7 @@ def count_paths(
         counted.append(CountedGroup(group.reader, group.files, done.spec))
         total = done.counts if total is None else total.merge(done.counts)
     assert total is not None
-    return Tally(_some_samples(total, spec, files), files, groups[0].reader.kind, counted)
+    return Tally(_some_samples(total, spec, files), files, groups[0].reader.kind, counted, spec)
 
 
 def _legacy(paths, spec, **kwargs) -> Tally | None:
@@ -106,7 +107,7 @@ def _legacy(paths, spec, **kwargs) -> Tally | None:
     if all(old.resolve_for(f, spec).name in readers.readers() for f in files):
         return None
     counts, files, kind = _legacy_engine.count_paths(files if spec.file_list is None else paths, spec, **kwargs)
-    return Tally(counts, files, kind, [])
+    return Tally(counts, files, kind, [], spec)
 
 
 def _some_samples(counts: Counts, spec: InputSpec, files: Sequence[Path]) -> Counts:
@@ -120,21 +121,3 @@ def _some_samples(counts: Counts, spec: InputSpec, files: Sequence[Path]) -> Cou
         raise InputError(f"{inputs}: {wanted} matched no row, so there is nothing to count",
                          hint="the match is exact and case-sensitive: check the value in the file")
     raise InputError(f"{inputs}: no sample to count")
-
-
-def add_partials(partials) -> Any:
-    """The sum of partials in order (None: a partition without samples); None when all are None."""
-    total = None
-    for partial in partials:
-        if partial is None:
-            continue
-        total = partial if total is None else total.merge(partial)
-    return total
-
-
-def finish(reader: Reader, partial: Any, spec: InputSpec, files: Sequence[Path]):
-    """The reader's finish on the sum of every partition (an input set without any sample is an error)."""
-    if partial is None:
-        inputs = str(files[0]) if len(files) == 1 else f"{len(files)} files"
-        raise InputError(f"{inputs}: no sample to count")
-    return reader.finish(partial, spec)

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from .. import errors
 from ..errors import BceWeightsError, OptionsError
-from . import finish
+from .merge import finish
 
 if TYPE_CHECKING:
     from ..inputs import Group

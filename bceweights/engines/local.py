@@ -13,7 +13,8 @@ import os
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING
 
-from . import add_partials, finish
+from ..memory import release_heap
+from .merge import add_partials, finish
 
 if TYPE_CHECKING:
     from ..inputs import Group
@@ -37,7 +38,7 @@ def count_groups(groups: Sequence[Group], spec: InputSpec, *, progress=None) -> 
             progress.start(sum(p.size for p in plan.partitions), reader.unit, reader.progress_label)
         partials = _count(reader, plan.partitions, plan.spec, workers, progress)
         out.append(finish(reader, add_partials(partials), plan.spec, group.files))
-        _release_heap()
+        release_heap()
     return out
 
 
@@ -136,20 +137,3 @@ def _die_with_parent() -> None:
         ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, int(signal.SIGTERM))
         if os.getppid() == 1:  # the parent died before the call above
             os._exit(1)
-
-
-def _release_heap() -> None:
-    """Hand the scan's freed heap back to the OS (glibc keeps it for reuse): what comes next, torch's
-    import for the save, then starts from the scan's working set instead of its high-water mark
-    (about 15 MB less peak RSS on a 1M-row CSV; benchmarks/RESULTS.md)."""
-    import contextlib
-    import ctypes
-    import sys
-
-    pa = sys.modules.get("pyarrow")
-    if pa is not None:
-        pa.default_memory_pool().release_unused()
-    if not sys.platform.startswith("linux"):
-        return
-    with contextlib.suppress(OSError, AttributeError):  # not glibc (musl has no malloc_trim)
-        ctypes.CDLL(None).malloc_trim(0)

@@ -30,6 +30,7 @@ and :meth:`Reader.sample_targets` are built on it. ``docs/readers.md`` shows a c
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -219,14 +220,15 @@ class Reader:
         counts = Counts([])
         if spec.cooccurrence:
             counts.track_cooccurrence()
-        reported = 0
         for path in partition.paths:
-            for batch in self.rows(Path(path), spec):
-                counts.add_batch(batch)
-                if progress is not None:
-                    progress(batch.done - reported)
-                    reported = batch.done
             reported = 0
+            # Closed at once on any exception (Ctrl-C included), so a reader's threads end with it.
+            with closing(self.rows(Path(path), spec)) as batches:
+                for batch in batches:
+                    counts.add_batch(batch)
+                    if progress is not None:
+                        progress(batch.done - reported)
+                        reported = batch.done
         return counts
 
     def finish(self, partial: Any, spec: InputSpec) -> Finished:
@@ -287,6 +289,19 @@ class Reader:
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.name!r}>"
+
+
+@contextlib.contextmanager
+def closing(batches) -> Iterator:
+    """Iterate ``batches`` and close it on leaving, whatever happens (a generator's ``finally`` then
+    runs at once: a reader's thread or open file ends with the loop, not at garbage collection)."""
+    iterator = iter(batches)
+    try:
+        yield iterator
+    finally:
+        close = getattr(iterator, "close", None)
+        if close is not None:
+            close()
 
 
 def _dense(labels: Any, num_classes: int):

@@ -15,27 +15,25 @@ are multi-hot arrays (the arrays reader).
 
 from __future__ import annotations
 
-from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from .. import maskmath
-from ..errors import BceWeightsError, InputError
+from ..classnames import read_classes_file
+from ..errors import BceWeightsError, InputError, OptionsError
 from ..maskmath import MaskScan, MaskValueError, Rules
 from ..spec import InputSpec
 from . import maskfiles
-from .base import TARGET_BUDGET, Finished, Partition, Plan, PlanHints, Progress, Reader, TargetSample
+from .base import TARGET_BUDGET, Finished, LabelBatch, Partition, Plan, PlanHints, Progress, Reader, TargetSample
 
 #: Files per partition on the local engine: large enough that a partition's pickling and merge are
 #: noise against its decoding, small enough that the progress bar moves and the workers finish together.
 GROUP_FILES = 64
 #: At most this many files in one partition on Dask.
 MAX_FILES = 1000
-#: A full one-hot larger than this (elements per mask) is cropped before it is made, on the path the
-#: loss checks take today (:func:`sample_targets`).
-LEGACY_ONE_HOT = 16 * TARGET_BUDGET
 
 
 class MaskReader(Reader):
@@ -91,13 +89,19 @@ class MaskReader(Reader):
             settled = settled.with_(num_classes=counts.num_classes)
         return Finished(counts, settled)
 
+    def rows(self, path: Path, spec: InputSpec, *, classes: Sequence[str] | None = None,
+             id_column: str | None = None) -> Iterator[LabelBatch]:
+        """Masks label pixels, not samples: there is no row to weigh."""
+        raise OptionsError(f"{path}: per-sample weights need labels given row by row (tables, arrays); "
+                           "a mask labels pixels, so it has no row to weigh")
+
     def sample_targets(self, files: Sequence[Path], spec: InputSpec, *, limit: int,
                        budget: int = TARGET_BUDGET) -> TargetSample:
         """At most ``limit`` masks of one size (the commonest among the first files) as float32
         ``[N, C, *spatial]`` (one-hot from value masks, NaN where void), read with ``spec`` (the settled
         spec of :meth:`finish`; an ``auto`` spec decides on the sample). The raw masks are centre-cropped
         to about ``budget`` elements before the one-hot is made."""
-        sample = _sample(files, spec, limit, _fit(budget))
+        sample = _sample(files, spec, limit, budget)
         first = Path(files[0]) if files else Path("?")
         more = f" (and {len(sample.values) - 1} more)" if len(sample.values) > 1 else ""
         crop = f", centre crop {sample.cropped} of {sample.shape}" if sample.cropped else ""
@@ -158,21 +162,8 @@ def rules_of(spec: InputSpec) -> Rules:
 
 
 def class_names(spec: InputSpec) -> list[str] | None:
-    """The ``--classes-file`` names, one a line (blank lines skipped), or None."""
-    if spec.classes_file is None:
-        return None
-    path = Path(spec.classes_file)
-    try:
-        names = [line.strip() for line in path.read_text(encoding="utf-8").splitlines()]
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InputError(f"{path}: cannot read the classes file ({exc})") from None
-    names = [n for n in names if n]
-    if not names:
-        raise InputError(f"{path}: the classes file lists no class")
-    twice = sorted(n for n, k in Counter(names).items() if k > 1)
-    if twice:
-        raise InputError(f"{path}: the classes file names {', '.join(map(repr, twice[:5]))} more than once")
-    return names
+    """The ``--classes-file`` names, or None."""
+    return None if spec.classes_file is None else read_classes_file(spec.classes_file)
 
 
 # -------------------------------------------------------------------------------------------- scan
@@ -262,22 +253,18 @@ def value_error(path: Path, exc: MaskValueError) -> InputError:
 # ---------------------------------------------------------------------------------- sample targets
 
 
+@dataclass
 class _Sample:
-    def __init__(self, values: np.ndarray, names: list[str], shape: list[int], cropped: list[int] | None):
-        self.values, self.names, self.shape, self.cropped = values, names, shape, cropped
+    values: np.ndarray
+    names: list[str]
+    shape: list[int]
+    cropped: list[int] | None
 
 
-def _fit(budget: int):
-    """The crop of the contract: ``n`` masks of ``c`` classes fit ``budget`` elements (fewer masks only
-    when even the smallest crop of each does not fit), centred."""
-    def window(spatial: list[int], c: int, n: int) -> tuple[tuple[slice, ...], int]:
-        sizes = maskmath.crop_sizes(spatial, c, max(1, budget // n))
-        per = max(1, c * int(np.prod(sizes)))
-        return maskmath.centre(spatial, sizes), max(1, min(n, budget // per))
-    return window
-
-
-def _sample(files: Sequence[Path], spec: InputSpec, limit: int, window) -> _Sample:
+def _sample(files: Sequence[Path], spec: InputSpec, limit: int, budget: int) -> _Sample:
+    """Up to ``limit`` masks as targets of about ``budget`` elements: the raw masks are centre-cropped
+    before the one-hot (C floats per pixel) is made; fewer masks only when even the smallest crop of
+    each does not fit."""
     rules = rules_of(spec)
     channels = rules.mode == "channels"
     arrays, used = _same_size(files, spec, max(1, limit), channels)
@@ -290,22 +277,22 @@ def _sample(files: Sequence[Path], spec: InputSpec, limit: int, window) -> _Samp
         for path, arr in zip(used, arrays):
             try:
                 hist, void_other = maskmath.histogram(arr, rules.ids, binary=rules.mode == "binary")
+                scan.merge(maskmath.scan_histograms(hist, [arr.size], [void_other], ndim=arr.ndim, rules=rules,
+                                                    first=str(path)))
             except MaskValueError as exc:
                 raise value_error(path, exc) from None
-            scan.merge(maskmath.MaskScan(files=1, pixels=arr.size, hist=hist, void_other=void_other,
-                                         ndims={arr.ndim: str(path)}))
         counts, decision = maskmath.to_counts(scan, rules, class_names(spec))
         names = counts.classes
         spatial = list(arrays[0].shape)
         c = 1 if decision.mode == "binary" else len(names)
-    cut, n = window(spatial, c, len(arrays))
-    lead = (slice(None),) if channels else ()
-    stack = np.stack([np.asarray(a[(*lead, *cut)]) for a in arrays[:n]])
+    sizes = maskmath.crop_sizes(spatial, c, max(1, budget // len(arrays)))
+    n = max(1, min(len(arrays), budget // max(1, c * int(np.prod(sizes)))))
+    cut = ((slice(None),) if channels else ()) + maskmath.centre(spatial, sizes)
+    stack = np.stack([np.asarray(a[cut]) for a in arrays[:n]])
     if channels:
         values = maskmath.channel_targets(stack, spec.ignore_index)
     else:
         values = maskmath.one_hot(stack, mode=decision.mode, ignore=decision.ignore, num_classes=len(names))
-    sizes = list(values.shape[2:])
     return _Sample(values, names, spatial, sizes if sizes != spatial else None)
 
 
@@ -326,43 +313,3 @@ def _same_size(files: Sequence[Path], spec: InputSpec, limit: int, channels: boo
     if not chosen:
         raise InputError("no mask to sample")
     return [a for _, a in chosen], [p for p, _ in chosen]
-
-
-def sample_targets(files: Sequence[Path], spec: InputSpec, limit: int, *,
-                   classes: Sequence[str] | None = None) -> tuple[np.ndarray, list[str]]:
-    """TRANSITION (the loss checks call this until they take ``Reader.sample_targets`` with the settled
-    spec): at most ``limit`` masks as float32 ``[N, C, *spatial]`` and the class names.
-
-    ``classes`` (the counted classes) settles an ``auto`` spec as the count did: ``["foreground"]`` is
-    binary; other names are index masks of that many classes, where 255, when it is not one of them, can
-    only have been read as void. The checks crop the batch themselves (and say so in their report), so a
-    mask is cropped here only where its full one-hot would be large, and never below what they keep."""
-    spec_s = spec
-    if classes is not None and spec.mask_mode == "auto":
-        binary = list(classes) == ["foreground"] and spec.classes_file is None and spec.num_classes is None
-        spec_s = spec.with_(mask_mode="binary" if binary else "index",
-                            num_classes=None if binary else len(classes))
-        if not binary and len(classes) <= maskmath.VOID_VALUE and maskmath.VOID_VALUE not in spec.ignore_index:
-            spec_s = spec_s.with_(ignore_index=(*spec.ignore_index, maskmath.VOID_VALUE))
-    sample = _sample(files, spec_s, limit, _checks_window)
-    names = list(classes) if classes is not None else sample.names
-    return sample.values, names
-
-
-def _checks_window(spatial: list[int], c: int, n: int) -> tuple[tuple[slice, ...], int]:
-    """A crop that the checks' own centre crop (``maskmath.crop_sizes`` with :data:`TARGET_BUDGET`) cuts
-    down to exactly the pixels it would cut from the whole mask, and that it still crops (so its report
-    still says so): each size capped at 259 (above every cap of ``crop_sizes``), doubled until the
-    one-hot exceeds the budget, placed so that the two centrings land where one would."""
-    if c * int(np.prod(spatial)) <= LEGACY_ONE_HOT:
-        return tuple(slice(None) for _ in spatial), n
-    keep = [d in (1, c) for d in spatial]
-    cap = 259
-    while True:
-        sizes = [d if k else min(d, cap) for d, k in zip(spatial, keep)]
-        if c * int(np.prod(sizes)) > TARGET_BUDGET or sizes == spatial:
-            break
-        cap *= 2
-    final = maskmath.crop_sizes(spatial, c, TARGET_BUDGET)
-    starts = [min(max(0, (d - f) // 2 - (s - f) // 2), d - s) for d, s, f in zip(spatial, sizes, final)]
-    return tuple(slice(a, a + s) for a, s in zip(starts, sizes)), n

@@ -14,9 +14,12 @@ from typing import Annotated, Any, Optional
 
 import typer
 
-from . import __version__
-from .errors import BceWeightsError
-from .report import SORT_KEYS
+from .. import __version__
+from ..errors import BceWeightsError, UsageError
+from ..report import SORT_KEYS
+from .render import RichProgress
+from .render import stderr_console as _stderr_console
+from .render import stdout_console as _stdout_console
 
 
 class _Group(typer.core.TyperGroup):
@@ -81,7 +84,7 @@ def _clip_option(value: Optional[str]):
     """``--clip MIN:MAX`` → (min, max); a malformed value is a usage error (exit 2)."""
     if value is None:
         return None
-    from .weights import parse_clip
+    from ..weights import parse_clip
 
     try:
         return parse_clip(value)
@@ -93,23 +96,11 @@ def _clip_option(value: Optional[str]):
 # Console and errors
 
 
-def _stderr_console():
-    from rich.console import Console
-
-    return Console(stderr=True, highlight=False)
-
-
-def _stdout_console():
-    from rich.console import Console
-
-    return Console(highlight=False)
-
-
-def fail(message: str) -> None:
-    """One line on stderr, exit code 1."""
+def fail(message: str, code: int = 1) -> None:
+    """One line on stderr, exit ``code`` (1: bad data or a failed check; 2: a usage mistake)."""
     message = " ".join(message.split())  # one line, whatever a library put in the message
     _stderr_console().print(f"Error: {message}", markup=False, soft_wrap=True)
-    raise typer.Exit(1)
+    raise typer.Exit(code)
 
 
 def handle_errors(func: Callable[..., Any]) -> Callable[..., Any]:
@@ -123,7 +114,7 @@ def handle_errors(func: Callable[..., Any]) -> Callable[..., Any]:
         except BceWeightsError as exc:
             if _debug_enabled():
                 raise
-            fail(str(exc))
+            fail(str(exc), 2 if isinstance(exc, UsageError) else 1)
         except KeyboardInterrupt:
             _stderr_console().print("Interrupted: no partial file was written; files being written "
                                     "were left as they were.", markup=False, soft_wrap=True)
@@ -276,8 +267,8 @@ _opt("workers", Annotated[Optional[int], typer.Option(
 
 def spec_from_options(opts: dict[str, Any]):
     """Build the library's :class:`InputSpec` from parsed CLI options."""
-    from .policy import ValuePolicy
-    from .spec import InputSpec
+    from ..policy import ValuePolicy
+    from ..spec import InputSpec
 
     policy = ValuePolicy(
         uncertain=opts.pop("uncertain").value,
@@ -352,71 +343,6 @@ with_input_options = _option_group("spec", INPUT_OPTIONS, spec_from_options)
 # Progress
 
 
-class RichProgress:
-    """A Rich progress bar on stderr; silent when stderr is not a terminal."""
-
-    def __init__(self) -> None:
-        from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
-
-        amount, speed = _unit_columns()
-        self._progress = Progress(
-            TextColumn("{task.description}"), BarColumn(), amount, speed,
-            TimeRemainingColumn(), console=_stderr_console(), transient=True,
-            disable=not sys.stderr.isatty(),
-        )
-        self._task = None
-        self._pixels = 0.0
-
-    def __enter__(self) -> "RichProgress":
-        self._progress.__enter__()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self._progress.__exit__(*exc)
-
-    def start(self, total: float, unit: str, description: str) -> None:
-        self._task = self._progress.add_task(description, total=total, unit=unit, pixels=0.0)
-
-    def advance(self, amount: float, **fields: float) -> None:
-        if self._task is not None:
-            self._pixels += fields.get("pixels", 0.0)
-            self._progress.update(self._task, advance=amount, pixels=self._pixels)
-
-
-def _unit_columns():
-    """(amount, speed) columns: bytes and bytes/s for tables, files and pixels/s for masks."""
-    from rich.progress import DownloadColumn, ProgressColumn, TransferSpeedColumn
-    from rich.text import Text
-
-    class Amount(ProgressColumn):
-        def __init__(self) -> None:
-            super().__init__()
-            self._bytes = DownloadColumn()
-
-        def render(self, task):
-            unit = task.fields.get("unit", "bytes")
-            if unit == "bytes":
-                return self._bytes.render(task)
-            return Text(f"{int(task.completed):,}/{int(task.total or 0):,} {unit}", style="progress.download")
-
-    class Speed(ProgressColumn):
-        def __init__(self) -> None:
-            super().__init__()
-            self._bytes = TransferSpeedColumn()
-
-        def render(self, task):
-            if task.fields.get("unit", "bytes") == "bytes":
-                return self._bytes.render(task)
-            elapsed = task.elapsed or 0.0
-            if not elapsed or not task.fields.get("pixels"):
-                return Text("?", style="progress.data.speed")
-            rate = task.fields["pixels"] / elapsed
-            for prefix, scale in (("G", 1e9), ("M", 1e6), ("k", 1e3)):
-                if rate >= scale:
-                    return Text(f"{rate / scale:.1f} {prefix}px/s", style="progress.data.speed")
-            return Text(f"{rate:.1f} px/s", style="progress.data.speed")
-
-    return Amount(), Speed()
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -452,7 +378,7 @@ REPORT_OPTIONS = [
 
 
 def _report_files(opts: dict[str, Any]):
-    from .api import ReportFiles
+    from ..api import ReportFiles
 
     sort = opts.pop("sort")
     return ReportFiles(json=opts.pop("json_out"), csv=opts.pop("csv_out"), sort=sort.value if sort else None,
@@ -472,10 +398,10 @@ WeightsArg = Annotated[Path, typer.Argument(
 
 def _render(job, files, *, quiet: bool, name_written: bool = False) -> None:
     """Print the report (unless quiet or the JSON goes to stdout), then the checks."""
-    from .report import render
+    from .render import render_report
 
     if not quiet and not files.json_to_stdout:
-        render(job.report, _stdout_console(), show_usage=None if job.failed else str(job.weights),
+        render_report(job.report, _stdout_console(), show_usage=None if job.failed else str(job.weights),
                sort=files.sort, top=files.top)
     if job.checks is not None:
         _print_checks(job.checks, quiet=quiet, stderr=files.json_to_stdout)
@@ -487,11 +413,10 @@ def _render(job, files, *, quiet: bool, name_written: bool = False) -> None:
 
 def _print_checks(checks, *, quiet: bool, stderr: bool = False) -> None:
     """One pass/fail line per check (Rich); on stderr when stdout carries JSON."""
-    # Import names, not the module: the package exports a function called ``validate``.
-    from .validate import render
+    from .render import render_checks
 
     if not quiet:
-        render(checks, _stderr_console() if stderr else _stdout_console())
+        render_checks(checks, _stderr_console() if stderr else _stdout_console())
 
 
 def _version(value: bool) -> None:
@@ -639,8 +564,8 @@ def compute(
       [cyan]bceweights compute sample_data/chest_xray_labels.csv[/cyan]
       [cyan]bceweights compute Data_Entry_2017.csv --list-column 'Finding Labels' -o cxr14.pt[/cyan]
     """
-    from . import api
-    from .weights import WeightOptions
+    from .. import api
+    from ..weights import WeightOptions
 
     options = WeightOptions(scheme=scheme.value, normalize=normalize.value,
                             zero_positives="error" if strict else zero_positives.value, beta=beta,
@@ -679,7 +604,7 @@ def validate(
       [cyan]bceweights validate weights.pt sample_data/chest_xray_labels.csv --where split=train[/cyan]
       [cyan]bceweights validate cxr14.pt train_list.txt --no-header --classes-file CLASS_ORDER.txt[/cyan]
     """
-    from .validate import validate_paths
+    from ..api import validate_paths
 
     with RichProgress() as progress:
         checks = validate_paths(weights, labels, spec, device=device.value, progress=progress,
@@ -704,7 +629,7 @@ def report_command(
       [cyan]bceweights report weights.pt --sort weight --top 20[/cyan]
       [cyan]bceweights report weights.pt --markdown balance.md --plot balance.png[/cyan]
     """
-    from . import api
+    from .. import api
 
     _render(api.run_report(weights, files), files, quiet=quiet)
 
@@ -717,7 +642,7 @@ def _sample_options(path, reduce, threshold, id_column):
             if value is not None:
                 raise typer.BadParameter("needs --sample-weights FILE.pt", param_hint=flag)
         return None
-    from .sampling import SampleOptions
+    from ..sampling import SampleOptions
 
     return SampleOptions(reduce=(reduce or SampleReduce.max).value, repeat_threshold=threshold,
                          id_column=id_column or "auto")

@@ -1,0 +1,152 @@
+"""The reader of label tables (CSV/TSV and Parquet share it: they differ only in how a file is opened
+and split), under the reader contract of :mod:`bceweights.readers.base`."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..errors import InputError, reader_boundary
+from ..readers.base import Finished, LabelBatch, Partition, Plan, PlanHints, Progress, Reader, SameClasses, closing
+from ..spec import POLICY_OPTIONS, InputSpec
+from .layout import Layout, label_batches, layout_kind, row_ids, settle
+from .source import CsvBlock, ParquetSlice, PartSource, TableSource, byte_blocks, row_group_runs
+
+TABLE_OPTIONS = frozenset({"columns", "exclude_columns", "list_column", "separator", "class_column",
+                           "no_header", "delimiter", "classes_file", "where"}) | POLICY_OPTIONS
+
+
+@dataclass(frozen=True)
+class FileContext:
+    """What the planner settled for one file: how it opens and how it is read as labels."""
+
+    source: TableSource
+    layout: Layout
+
+
+@dataclass(frozen=True)
+class Block:
+    """A part of one file: bytes ``[start, stop)`` of a CSV (``extra``: where its data starts) or row
+    groups ``[start, stop)`` of a Parquet file (``extra``: the rows before them)."""
+
+    start: int
+    stop: int
+    extra: int
+
+
+class TableReader(Reader):
+    """Label tables in three layouts (see :mod:`bceweights.tables.layout`), streamed batch by batch."""
+
+    kind = "table"
+    options = TABLE_OPTIONS
+
+    def open(self, path: Path, spec: InputSpec) -> TableSource:
+        with reader_boundary(path):
+            return TableSource.open(Path(path), spec)
+
+    # -- counting -------------------------------------------------------------------------------------
+
+    def plan(self, files: Sequence[Path], spec: InputSpec, hints: PlanHints) -> Plan:
+        """One partition per file, settled from its head; with ``hints.split``, a file larger than
+        ``hints.block`` becomes byte ranges (CSV, uncompressed) or runs of row groups (Parquet), each
+        worker finding its own line boundaries."""
+        layout_kind(spec)  # two layouts at once fail before any file is opened
+        partitions: list[Partition] = []
+        for path in files:
+            src = self.open(path, spec)
+            context = FileContext(src, settle(src, spec))
+            split = None
+            if hints.split and src.size > hints.block:
+                split = row_group_runs(src, hints.block) if src.parquet else byte_blocks(src, hints.block)
+            if split is None:
+                partitions.append(Partition(self.name, (str(path),), size=src.size, context=context))
+                continue
+            total_groups = split[-1][1]
+            for number, (start, stop, extra) in enumerate(split):
+                if src.parquet:
+                    what = f"row group {start}" if stop - start == 1 else f"row groups {start}-{stop - 1}"
+                    size = round(src.size * (stop - start) / max(1, total_groups))
+                else:
+                    what, size = f"rows in bytes {start}-{stop}", stop - start
+                partitions.append(Partition(self.name, (str(path),), size=size, part=Block(start, stop, extra),
+                                            context=context, label=f"block {number + 1} of {len(split)}: {what}"))
+        return Plan(partitions, spec)
+
+    def count(self, partition: Partition, spec: InputSpec, progress: Progress | None = None):
+        from ..counts import Counts
+
+        context: FileContext = partition.context
+        path = partition.paths[0]
+
+        def tally(src: TableSource) -> Counts:
+            counts = Counts([])
+            if spec.cooccurrence:
+                counts.track_cooccurrence()
+            reported = 0
+            # Closed at once on any exception (Ctrl-C included): the parser thread must not outlive it.
+            with closing(self._batches(src, context.layout, spec)) as batches:
+                for batch in batches:
+                    counts.add_batch(batch)
+                    if progress is not None:
+                        progress(batch.done - reported)
+                        reported = batch.done
+            return counts
+
+        src = self._source(partition)
+        try:
+            counts = tally(src)
+        except InputError:
+            if not isinstance(src, CsvBlock):
+                raise
+            # Row numbers in messages need the lines before the block: counted only now, on error.
+            src = self._source(partition, rows_before=src.count_rows_before())
+            counts = tally(src)
+        if isinstance(src, PartSource) and src.rows == 0:
+            return None  # a block of blank lines only
+        if context.layout.kind == "wide":
+            return SameClasses(counts, path, "table")
+        return counts
+
+    def finish(self, partial, spec: InputSpec) -> Finished:
+        """Classes met in label lists (or one class per row) are sorted by name, whichever file or
+        block met them first."""
+        counts = partial.counts if isinstance(partial, SameClasses) else partial
+        if layout_kind(spec) != "wide":
+            counts = counts.reorder(sorted(counts.classes))
+        return Finished(counts, spec)
+
+    def _source(self, partition: Partition, rows_before: int | None = None) -> TableSource:
+        src = partition.context.source
+        block: Block | None = partition.part
+        if block is None:
+            return src
+        if src.parquet:
+            return ParquetSlice(src.path, True, list(src.names), size=src.size, start=block.start,
+                                stop=block.stop, rows_before=block.extra)
+        return CsvBlock(src.path, False, list(src.names), src.delimiter, False, None, src.size,
+                        start=block.start, stop=block.stop, data_start=block.extra, rows_before=rows_before,
+                        file_header=src.header)
+
+    def _batches(self, src: TableSource, layout: Layout, spec: InputSpec,
+                 classes: list[str] | None = None) -> Iterator[LabelBatch]:
+        return label_batches(src, layout, spec, classes)
+
+    # -- checks and per-sample weights ----------------------------------------------------------------
+
+    def rows(self, path: Path, spec: InputSpec, *, classes: Sequence[str] | None = None,
+             id_column: str | None = None) -> Iterator[LabelBatch]:
+        src = self.open(path, spec)
+        layout = settle(src, spec)
+        ids: list[str] | None = None
+        id_name = None
+        if id_column is not None:
+            # A pass of its own, so counting never pays for the id column.
+            id_name, found = row_ids(self.open(path, spec), layout, id_column)
+            ids = found if id_name is not None else None
+        taken = 0
+        for batch in self._batches(src, layout, spec, None if classes is None else list(classes)):
+            if ids is not None:
+                batch.ids, batch.id_name = ids[taken:taken + len(batch.rows)], id_name
+            taken += len(batch.rows)
+            yield batch
