@@ -297,7 +297,7 @@ class Counts:
             self.pairs.add_csr(labels.indptr, labels.indices)
 
     def add_batch(self, batch: Any, labels: np.ndarray | SparseLabels | None = None) -> None:
-        """Add a reader's label batch (``readers.tables.LabelBatch``): its classes not yet here (label
+        """Add a reader's label batch (``readers.base.LabelBatch``): its classes not yet here (label
         lists meet them as they go), its per-class blanks and -1 counts, its notes and its labels.
 
         ``labels``: count only these rows of the batch, the others being counted elsewhere into

@@ -20,8 +20,9 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
+from . import maskmath
 from .counts import Counts
-from .errors import InputError, OptionsError
+from .errors import BceWeightsError, InputError, OptionsError
 from .policy import format_value
 
 if TYPE_CHECKING:
@@ -207,11 +208,17 @@ class _progress_bar:
 
 
 class _Counter:
-    """Adds targets into one :class:`Counts`, checking they keep one layout. NumPy does the counting:
-    one ``bincount`` per index mask and per-class reductions, no per-element Python work."""
+    """Adds targets up, checking they keep one layout. Rows and class ids go into one :class:`Counts`;
+    spatial targets (index masks, ``[C, ...]`` channels) into a :class:`~bceweights.maskmath.MaskScan`,
+    the arithmetic the mask readers use, turned into counts at the end. NumPy does the counting: one
+    ``bincount`` per index mask and per-class reductions, no per-element Python work."""
 
     #: Unbatched ``[C]`` targets are stacked and counted this many at a time.
     BUFFER = 4096
+    #: Index masks whose histograms are checked and added at once (and the histogram bins they may
+    #: hold: 16-bit masks have long histograms).
+    MASKS = 256
+    MASKS_WIDTH = 1 << 20
 
     def __init__(self, *, mode: Mode, num_classes: int | None, classes: Sequence[str] | None,
                  ignore: tuple[float, ...]) -> None:
@@ -226,20 +233,35 @@ class _Counter:
         self.num_classes = num_classes
         self.class_names = None if classes is None else [str(c) for c in classes]
         self.ignore = ignore
+        self.rules = maskmath.Rules("index" if self.index else "channels", tuple(ignore),
+                                    num_classes if self.index else None)
+        self.started = False
         self.counts: Counts | None = None
+        self.scan: maskmath.MaskScan | None = None
+        self.width = 0
+        self.note = ""
         self.spatial = 0
         self.seen = 0
         self._rows: list[np.ndarray] = []
         self._rows_start = 0
+        self._masks: list[tuple[int, np.ndarray, int, int]] = []
+        self._masks_width = 0
 
     # -- dispatch -------------------------------------------------------------------------------------
 
     def add(self, value: Any, *, batched: bool) -> None:
+        try:
+            self._add(value, batched=batched)
+        except BceWeightsError:
+            self._flush_masks()  # a mask before this one, not yet checked, may hold the first error
+            raise
+
+    def _add(self, value: Any, *, batched: bool) -> None:
         a = _as_array(value, self.seen)
         if batched and a.ndim == 0:
             raise InputError(f"sample {self.seen}: a batched target has a batch axis; got a scalar",
                              hint="pass batched=False")
-        if self.counts is None:
+        if not self.started:
             self._first(a[None] if not batched else a, batched)
         # Small unbatched targets ([C] rows, class ids) are stacked and counted in bulk.
         if not batched and not self.spatial and a.ndim == (0 if self.index else 1):
@@ -295,20 +317,22 @@ class _Counter:
             names = self.class_names or [str(i) for i in range(c)]
         if spatial > 3:
             raise InputError(f"a target shaped {shown} has {spatial} spatial axes; at most 3 (D, H, W)")
-        self.counts = Counts(names, spatial_ndim=spatial)
-        if spatial:
-            self.counts.image_count = np.zeros(len(names), dtype=np.int64)
-            self.counts.image_pixels = np.zeros(len(names), dtype=np.int64)
-        elif not self.index:
-            self.counts.track_cooccurrence()
-        self.spatial = spatial
         read_as = "index" if self.index else "multi-hot"
         if self.explicit:
             why = f"mode={read_as!r}"
         else:
             why = "num_classes was given" if self.index else "no num_classes was given"
-        self.counts.notes.append(f"count_dataset: {layout} ({'batched' if batched else 'per sample'}), "
-                                 f"read as {read_as} because {why}")
+        self.note = (f"count_dataset: {layout} ({'batched' if batched else 'per sample'}), "
+                     f"read as {read_as} because {why}")
+        self.started = True
+        self.spatial = spatial
+        self.width = len(names)
+        if spatial:
+            self.scan = maskmath.MaskScan()
+            return
+        self.counts = Counts(names, spatial_ndim=0, notes=[self.note])
+        if not self.index:
+            self.counts.track_cooccurrence()
 
     def _check_rank(self, a: np.ndarray, expected: int, start: int) -> None:
         if a.ndim - 1 != expected:
@@ -320,56 +344,43 @@ class _Counter:
     # -- multi-hot / channels -------------------------------------------------------------------------
 
     def _add_multi_hot(self, a: np.ndarray, start: int) -> None:
-        counts = self.counts
-        assert counts is not None
         if a.ndim == 1:
             a = a[:, None]
         self._check_rank(a, self.spatial + 1, start)
-        if a.shape[1] != counts.num_classes:
+        if a.shape[1] != self.width:
             raise InputError(f"sample {start}: target with {a.shape[1]} classes after "
-                             f"{counts.num_classes}; every target must have the same classes")
-        n, c = a.shape[:2]
-        a3 = a.reshape(n, c, -1)
-        floating = a3.dtype.kind == "f"
-        ignored = np.isnan(a3) if floating else None
+                             f"{self.width}; every target must have the same classes")
+        if self.spatial:
+            assert self.scan is not None
+            for i, sample in enumerate(a):
+                try:
+                    self.scan.merge(maskmath.scan_channels(sample, self.rules, source=f"sample {start + i}"))
+                except maskmath.MaskValueError as exc:
+                    raise _not_a_label(start + i, exc.channel, exc.value) from None
+            return
+        counts = self.counts
+        assert counts is not None
+        floating = a.dtype.kind == "f"
+        ignored = np.isnan(a) if floating else None
         if ignored is not None and not ignored.any():
             ignored = None
         for v in self.ignore:
-            hit = a3 == v
+            hit = a == v
             if hit.any():
                 ignored = hit if ignored is None else ignored | hit
         if ignored is not None:
-            a3 = np.where(ignored, 0, a3)
-        if a3.size and (a3.min() < 0 or a3.max() > 1):
-            bad = np.argwhere((a3 < 0) | (a3 > 1))[0]
-            raise InputError(
-                f"sample {start + int(bad[0])}: value {format_value(a3[tuple(bad)])} at class {int(bad[1])} is "
-                "not a label (0, 1 or a soft label in [0, 1])",
-                hint="for an index mask pass num_classes=C (and ignore_index=V for void pixels); for a "
-                "sentinel pass ignore_index=V",
-            )
-        if not self.spatial:
-            y = a3[:, :, 0].astype(np.float64)
-            if ignored is not None:
-                y[ignored[:, :, 0]] = np.nan
-            counts.update(y)
-            return
-        per_image = a3.shape[2]
-        ign_img = ignored.sum(axis=2) if ignored is not None else np.zeros((n, c), dtype=np.int64)
-        ign = ign_img.sum(axis=0).astype(np.float64)
-        pos = a3.sum(axis=(0, 2), dtype=np.float64)
-        present = a3.max(axis=2) > 0  # [n, C]
-        counts.add(pos=pos, neg=n * per_image - ign - pos, ignored=ign, samples=n, pixels=n * per_image,
-                   no_positive=int((~present).all(axis=1).sum()), image_count=present.sum(axis=0),
-                   image_pixels=((per_image - ign_img) * present).sum(axis=0))
-        if floating:
-            counts.soft += np.count_nonzero((a3 > 0) & (a3 < 1), axis=(0, 2))
+            a = np.where(ignored, 0, a)
+        if a.size and (a.min() < 0 or a.max() > 1):
+            bad = np.argwhere((a < 0) | (a > 1))[0]
+            raise _not_a_label(start + int(bad[0]), int(bad[1]), a[tuple(bad)])
+        y = a.astype(np.float64)
+        if ignored is not None:
+            y[ignored] = np.nan
+        counts.update(y)
 
     # -- index masks and class ids --------------------------------------------------------------------
 
     def _add_index(self, a: np.ndarray, start: int) -> None:
-        counts = self.counts
-        assert counts is not None
         self._check_rank(a, self.spatial, start)
         if a.dtype.kind == "f":
             if not np.isfinite(a).all() or (a != np.round(a)).any():
@@ -377,63 +388,92 @@ class _Counter:
                                  hint="class ids must be whole numbers; multi-hot targets need no "
                                  "num_classes")
             a = a.astype(np.int64)
-        # Scalar class ids: the whole batch is one histogram; masks: one histogram per mask.
-        groups = [a.reshape(-1)] if not self.spatial else [m.reshape(-1) for m in a]
-        for i, values in enumerate(groups):
-            self._add_histogram(*self._histogram(values, start + i), images=1 if self.spatial else 0,
-                                samples=1 if self.spatial else values.size)
+        if not self.spatial:
+            self._add_class_ids(a.reshape(-1), start)
+            return
+        # One histogram per mask now; checked and added together, many masks at a time.
+        for i, mask in enumerate(a):
+            try:
+                hist, void = maskmath.histogram(mask, self.rules.ids)
+            except maskmath.MaskValueError as exc:
+                raise self._not_a_class(start + i, exc.value) from None
+            self._masks.append((start + i, hist, mask.size, void))
+            self._masks_width += len(hist)
+        if len(self._masks) >= self.MASKS or self._masks_width > self.MASKS_WIDTH:
+            self._flush_masks()
 
-    def _histogram(self, values: np.ndarray, sample: int) -> tuple[dict[int, int], int]:
-        """({class id: pixels}, void pixels) of one mask (or one batch of class ids)."""
-        if not values.size:
-            return {}, 0
-        lo, hi = int(values.min()), int(values.max())
-        if hi - lo <= 1 << 20:
-            # bincount is an order of magnitude faster than any masked or sorted count.
-            hist = np.bincount((values - lo) if lo else values, minlength=0)
-            present = np.flatnonzero(hist)
-            found = {int(v) + lo: int(hist[v]) for v in present}
-        else:
-            uniq, freq = np.unique(values, return_counts=True)
-            found = {int(v): int(f) for v, f in zip(uniq, freq)}
-        void = 0
-        for v in self.ignore:
-            void += found.pop(int(v), 0) if float(v).is_integer() else 0
-        limit = self.num_classes
-        bad = [v for v in found if v < 0 or (limit is not None and v >= limit)]
-        if bad:
-            value = min(bad) if min(bad) < 0 else max(bad)
-            first = int(np.argmax(values == value))
-            where = sample if self.spatial else sample + first
-            valid = f"0..{limit - 1}" if limit is not None else "0 or more"
-            raise InputError(
-                f"sample {where}: mask value {value} is not a class id ({valid})",
-                hint="pass ignore_index=V for void pixels (255 in VOC), or the right num_classes",
-            )
-        return found, void
+    def _flush_masks(self) -> None:
+        if not self._masks:
+            return
+        masks, self._masks, self._masks_width = self._masks, [], 0
+        assert self.scan is not None
+        try:
+            self.scan.merge(maskmath.scan_histograms(
+                maskmath.stack_histograms([m[1] for m in masks]), [m[2] for m in masks], [m[3] for m in masks],
+                ndim=self.spatial, rules=self.rules, first=f"sample {masks[0][0]}"))
+        except maskmath.MaskValueError as exc:
+            raise self._not_a_class(masks[exc.sample][0], exc.value) from None
 
-    def _add_histogram(self, found: dict[int, int], void: int, *, images: int, samples: int) -> None:
+    def _add_class_ids(self, values: np.ndarray, start: int) -> None:
+        """A batch of scalar class ids: one-vs-rest counts per class (an ignored id is a sample without
+        any positive)."""
         counts = self.counts
         assert counts is not None
-        if found and self.num_classes is None and max(found) >= counts.num_classes:
-            counts.extend_classes(str(i) for i in range(counts.num_classes, max(found) + 1))
+        if not values.size:
+            return
+        try:
+            hist, void = maskmath.histogram(values, self.rules.ids)
+        except maskmath.MaskValueError as exc:
+            raise self._not_a_class(start + int(np.argmax(values == exc.value)), exc.value) from None
+        for v in self.rules.ids:
+            if 0 <= v < len(hist):
+                void += int(hist[v])
+                hist[v] = 0
+        present = np.flatnonzero(hist)
+        limit = self.num_classes
+        if limit is not None and len(present) and present[-1] >= limit:
+            value = int(present[-1])
+            raise self._not_a_class(start + int(np.argmax(values == value)), value)
+        if len(present) and limit is None and present[-1] >= counts.num_classes:
+            counts.extend_classes(str(i) for i in range(counts.num_classes, int(present[-1]) + 1))
         k = counts.num_classes
-        hist = np.zeros(k)
-        for cls, n in found.items():
-            hist[cls] = n
-        valid = float(hist.sum())
-        present = hist > 0
-        counts.add(pos=hist, neg=valid - hist, ignored=np.full(k, float(void)),
-                   samples=images or samples, pixels=int(valid + void) if images else 0,
-                   no_positive=(int(valid == 0) if images else void),
-                   image_count=present.astype(np.int64) if images else None,
-                   image_pixels=present * int(valid) if images else None)
+        pos = np.zeros(k)
+        pos[: min(k, len(hist))] = hist[:k]
+        valid = float(pos.sum())
+        counts.add(pos=pos, neg=valid - pos, ignored=np.full(k, float(void)), samples=values.size,
+                   no_positive=void)
+
+    def _not_a_class(self, sample: int, value: float) -> InputError:
+        limit = self.num_classes
+        if limit is None and value > maskmath.MAX_DENSE_VALUE:
+            return InputError(f"sample {sample}: mask value {value} is too large for a class id",
+                              hint="pass num_classes=C, or ignore_index=V if it marks void pixels")
+        valid = f"0..{limit - 1}" if limit is not None else "0 or more"
+        return InputError(
+            f"sample {sample}: mask value {value} is not a class id ({valid})",
+            hint="pass ignore_index=V for void pixels (255 in VOC), or the right num_classes",
+        )
 
     def result(self) -> Counts:
         self._flush()
-        if self.counts is None:
+        self._flush_masks()
+        if not self.started:
             raise InputError("the dataset yielded no target", hint="is the dataset (or the split) empty?")
+        if self.scan is not None:
+            counts, _ = maskmath.to_counts(self.scan, self.rules, self.class_names)
+            counts.notes = [self.note]
+            return counts
+        assert self.counts is not None
         return self.counts
+
+
+def _not_a_label(sample: int, channel: int | None, value: Any) -> InputError:
+    return InputError(
+        f"sample {sample}: value {format_value(value)} at class {channel} is "
+        "not a label (0, 1 or a soft label in [0, 1])",
+        hint="for an index mask pass num_classes=C (and ignore_index=V for void pixels); for a "
+        "sentinel pass ignore_index=V",
+    )
 
 
 def _as_array(value: Any, index: int) -> np.ndarray:
@@ -451,7 +491,8 @@ def _as_array(value: Any, index: int) -> np.ndarray:
             raise InputError(f"sample {index}: cannot read a target of type {type(value).__name__} "
                              "as an array", hint="pass target= returning a tensor or an array") from exc
     if array.dtype == np.bool_:
-        array = array.view(np.uint8)
+        # A cast, not a view: a 1-bit PIL image's bool array holds the bytes 0 and 255.
+        array = array.astype(np.uint8)
     if array.dtype.kind not in "fiu":
         raise InputError(f"sample {index}: a target of dtype {array.dtype} is not a label",
                          hint="pass target= returning the label tensor of each sample")

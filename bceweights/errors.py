@@ -76,7 +76,7 @@ def require(module: str, *, feature: str, extra: str | None = None, package: str
 
 # Packages whose exceptions, raised while parsing a user's file, mean "this file is bad", not "bug".
 _READER_PACKAGES = frozenset({"pyarrow", "PIL", "tifffile", "imagecodecs", "nibabel", "zipfile", "zlib",
-                              "gzip", "bz2", "lzma", "struct", "pickle", "csv", "numpy"})
+                              "gzip", "bz2", "lzma", "struct", "pickle", "csv", "_csv", "numpy"})
 
 
 def is_file_error(exc: BaseException) -> bool:

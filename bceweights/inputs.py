@@ -251,6 +251,5 @@ def _mask_extensions() -> tuple[str, ...]:
     """The endings of mask files: what a list entry without extension (an id) is looked up as."""
     from . import readers
 
-    found = tuple(dict.fromkeys(ext for reader in readers.readers().values() if reader.kind == "mask"
-                                for ext in reader.extensions))
-    return found or (".png", ".tif", ".tiff", ".npy", ".nii", ".nii.gz")  # TRANSITION: until masks are ported
+    return tuple(dict.fromkeys(ext for reader in readers.readers().values() if reader.kind == "mask"
+                               for ext in reader.extensions))

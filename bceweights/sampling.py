@@ -27,7 +27,7 @@ a row without any).
   ``--where``): pass it to ``WeightedRandomSampler(w["weights"], num_samples=N)``;
 * ``repeat_factors`` — float64 ``[N]``, only with ``--repeat-threshold``;
 * ``ids`` — list of N str, the row ids from the id column (``--id-column``, or detected: see
-  :func:`bceweights.readers.tables.row_ids`), only when there is one;
+  :meth:`bceweights.readers.base.Reader.rows`), only when there is one;
 * ``rows`` — int64 ``[N]``, each row's line number in its file (the header is line 1);
 * ``file_index`` — int64 ``[N]``, each row's file, an index into ``files``; ``files`` — list of str;
 * ``classes`` — list of C str; ``groups`` — the C classes then ``"(no label)"``;
@@ -231,9 +231,6 @@ def sample_weights(
         tally = count_paths(paths, spec)
     if counts is None:
         counts = tally.counts
-    if not tally.groups:  # TRANSITION: formats not yet on the reader contract
-        return _legacy_sample_weights(tally.files, spec.with_(file_list=None, root=None), counts, weight_options,
-                                      options)
     group_weight = group_weights(counts, weight_options)
     class_factor = (None if options.repeat_threshold is None
                     else class_repeat_factors(counts, options.repeat_threshold))
@@ -305,82 +302,6 @@ def sample_weights(
 def _dense(labels) -> np.ndarray:
     to_dense = getattr(labels, "to_dense", None)
     return to_dense() if to_dense is not None else np.asarray(labels)
-
-
-def _legacy_sample_weights(  # TRANSITION
-    paths: str | Path | Sequence[str | Path],
-    spec=None,
-    counts=None,
-    weight_options: WeightOptions | None = None,
-    options: SampleOptions | None = None,
-) -> SampleWeights:
-    """Per-row weights (and repeat factors) over every row of ``paths``, in row order.
-
-    ``counts`` are the counts of the same inputs with the same ``spec`` (counted here when None);
-    the rows are streamed a second time, file by file.
-    """
-    from .readers._legacy import resolve_for
-
-    files = paths
-    group_weight = group_weights(counts, weight_options)
-    class_factor = (None if options.repeat_threshold is None
-                    else class_repeat_factors(counts, options.repeat_threshold))
-    index = {name: i for i, name in enumerate(counts.classes)}
-    # One array per batch in each list; ``total`` counts the rows so far (a sum over the parts per
-    # file would be quadratic in the number of files).
-    weight_parts: list[np.ndarray] = []
-    row_parts: list[np.ndarray] = []
-    file_parts: list[np.ndarray] = []
-    repeat_parts: list[np.ndarray] = []
-    total = 0
-    ids: list[str] | None = [] if options.id_column is not None else None
-    id_columns: set[str] = set()
-    for number, path in enumerate(files):
-        module = resolve_for(path, spec).load()
-        reader = getattr(module, "iter_label_batches", None)
-        if reader is None:
-            raise OptionsError(f"{path}: per-sample weights need labels given row by row (tables); "
-                               "this format has no rows to weigh")
-        before = total
-        for batch in reader(path, spec, classes=list(counts.classes)):
-            try:
-                columns = np.array([index[c] for c in batch.classes], dtype=np.int64)
-            except KeyError as exc:
-                raise InputError(f"{path}: class {exc.args[0]!r} was not there when the labels were "
-                                 "counted; did the file change?") from None
-            groups = np.append(group_weight[columns], group_weight[-1])
-            w = row_weights(batch.labels, groups, reduce=options.reduce)
-            r = None if class_factor is None else row_repeat_factors(batch.labels, class_factor[columns])
-            weight_parts.append(w)
-            row_parts.append(np.asarray(batch.rows, dtype=np.int64))
-            file_parts.append(np.full(len(w), number, dtype=np.int64))
-            if r is not None:
-                repeat_parts.append(r)
-            total += len(w)
-        if ids is not None:
-            ids = _extend_ids(ids, module, path, spec, options.id_column, total - before, id_columns)
-    if total != counts.samples:
-        raise InputError(f"the inputs hold {total} rows now but {counts.samples} when they were counted; "
-                         "did a file change?")
-    return SampleWeights(
-        weights=_concat(weight_parts, np.float64),
-        rows=_concat(row_parts, np.int64),
-        file_index=_concat(file_parts, np.int64),
-        files=[str(f) for f in files],
-        classes=list(counts.classes),
-        group_weight=group_weight,
-        repeat_factors=None if class_factor is None else _concat(repeat_parts, np.float64),
-        class_repeat_factor=class_factor,
-        ids=ids,
-        meta={
-            "reduce": options.reduce,
-            "repeat_threshold": options.repeat_threshold,
-            "id_column": sorted(id_columns)[0] if len(id_columns) == 1 else sorted(id_columns) or None,
-            "weights": weight_options.describe(),
-            "samples": int(counts.samples),
-            "no_label_rows": int(counts.no_positive),
-        },
-    )
 
 
 def _concat(parts: list[np.ndarray], dtype) -> np.ndarray:

@@ -26,9 +26,6 @@ def sample_targets(tally: Tally, classes: Sequence[str] | None = None, *, limit:
                    budget: int = TARGET_BUDGET) -> TargetBatch | None:
     """A real target batch from the first inputs of a count, aligned to ``classes`` when given (a
     class the sample never met is a negative there)."""
-    if not tally.groups:
-        # TRANSITION: formats not yet on the reader contract
-        return _legacy_sample(tally.files, tally.spec.with_(file_list=None, root=None), classes=classes, limit=limit)
     group = tally.groups[0]
     reader = group.reader
     limit = limit or (MASK_SAMPLE_LIMIT if reader.kind == "mask" else TABLE_SAMPLE_ROWS)
@@ -47,42 +44,3 @@ def sample_targets_of(paths: str | Path | Sequence[str | Path], spec: InputSpec 
 
     tally = count_paths(paths, spec)
     return sample_targets(tally, tally.counts.classes if classes is None else classes, limit=limit)
-
-
-def _legacy_sample(
-    paths: str | Path | Sequence[str | Path],
-    spec=None,
-    *,  # TRANSITION: formats not yet on the reader contract
-    limit: int | None = None,
-    classes: Sequence[str] | None = None,
-) -> TargetBatch | None:
-    """A real target batch from the first inputs, aligned to ``classes`` when given.
-
-    Masks: the mask reader's own ``sample_targets`` (``MASK_SAMPLE_LIMIT`` masks); label rows (tables,
-    arrays, ARFF): the first ``TABLE_SAMPLE_ROWS`` rows, after ``--where`` and the value policy
-    (``readers.arrays.sample_targets``). Returns None for a format that can do neither.
-    """
-    from ._legacy_engine import expand_paths, group_by_reader
-    from .spec import InputSpec
-
-    spec = spec or InputSpec()
-    files = expand_paths(paths, spec)
-    info, group = next(iter(group_by_reader(files, spec).items()))
-    module = info.load()
-    given = list(classes) if classes is not None else None
-    if info.kind == "mask":
-        values, names = module.sample_targets(group, spec, limit or MASK_SAMPLE_LIMIT, classes=given)
-        source = f"{len(values):,} samples from {group[0]}"
-    elif hasattr(module, "iter_label_batches"):
-        from .readers import arrays
-
-        values, names = arrays.sample_targets(group, spec, limit or TABLE_SAMPLE_ROWS, classes=given)
-        rows = "rows matching --where" if spec.where else "rows"
-        source = f"first {len(values):,} {rows} of {group[0]}" + (
-            f" (and {len(group) - 1} more files)" if len(group) > 1 else "")
-    else:
-        return None
-    batch = TargetBatch(np.asarray(values, dtype=np.float32), [str(n) for n in names], source)
-    if given is not None and given != batch.classes:
-        batch = align(batch, given)
-    return batch

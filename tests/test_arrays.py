@@ -59,7 +59,7 @@ def test_npy_is_counted_in_chunks(tmp_path, monkeypatch):
     y = multi_hot(1003, 5)
     np.save(tmp_path / "y.npy", y)
     monkeypatch.setattr(arrays, "CHUNK_ELEMENTS", 40)  # 8 rows a chunk: 126 chunks
-    batches = list(arrays.iter_label_batches(tmp_path / "y.npy", InputSpec()))
+    batches = list(readers.get("npy").rows(tmp_path / "y.npy", InputSpec()))
     assert len(batches) == 126 and batches[-1].rows[-1] == 1003
     counts = api.count(tmp_path / "y.npy")
     assert_counts(counts, y, ["0", "1", "2", "3", "4"])
@@ -180,9 +180,9 @@ def test_cli_array_weights_are_flat(tmp_path, cli):
 def test_sample_targets_rows(tmp_path):
     y = np.array([[1, 0], [-1, 1], [0, 0]], dtype=np.float32)
     np.save(tmp_path / "y.npy", y)
-    batch, names = arrays.sample_targets([tmp_path / "y.npy"], InputSpec(), 2)
-    assert names == ["0", "1"] and batch.dtype == np.float32
-    np.testing.assert_array_equal(batch, [[1, 0], [np.nan, 1]])
+    sample = readers.get("npy").sample_targets([tmp_path / "y.npy"], InputSpec(), limit=2)
+    assert sample.classes == ["0", "1"] and sample.values.dtype == np.float32
+    np.testing.assert_array_equal(sample.values, [[1, 0], [np.nan, 1]])
 
 
 # -------------------------------------------------------------------------------------------- ARFF
@@ -291,9 +291,11 @@ def test_mulan_arff(shared_data, name, rows, empty):
 
 def test_sample_targets_from_arff_with_given_classes(tmp_path):
     (tmp_path / "s.arff").write_text(SPARSE)
-    batch, names = arrays.sample_targets([tmp_path / "s.arff"], InputSpec(), 3, classes=["y2", "y1"])
-    assert names == ["y2", "y1"]
-    np.testing.assert_array_equal(batch, [[0, 1], [0, 0], [1, 1]])
+    from bceweights.targets import sample_targets_of
+
+    batch = sample_targets_of(tmp_path / "s.arff", InputSpec(), classes=["y2", "y1"], limit=3)
+    assert batch.classes == ["y2", "y1"]
+    np.testing.assert_array_equal(batch.values, [[0, 1], [0, 0], [1, 1]])
 
 
 def test_arff_without_its_header_points_to_the_csv_reader(tmp_path, cli):

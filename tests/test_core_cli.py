@@ -161,3 +161,23 @@ def test_the_report_names_every_other_file_written(tmp_path, cli):
     assert result.exit_code == 0, result.stderr
     assert f"also written: {samples}, {markdown}" in result.stdout
     assert samples.is_file() and markdown.is_file()
+
+
+def test_an_option_the_table_reader_does_not_read_exits_2(cli, tmp_path):
+    """Issue 13: an option no reader of the run reads is refused, not silently ignored."""
+    path = tmp_path / "t.csv"
+    path.write_text("id,a,b\n1,0,1\n2,1,1\n")
+    result = cli("compute", path, "--num-classes", "7", "-o", tmp_path / "w.pt")
+    assert result.exit_code == 2
+    assert result.stderr.strip().splitlines() == [
+        "Error: --num-classes does not apply to csv input (a label table); drop it (hint: bceweights compute "
+        "--help says which options each kind of input reads)"]
+    assert not (tmp_path / "w.pt").exists()
+
+
+def test_two_layouts_at_once_exit_2(cli, tmp_path):
+    path = tmp_path / "t.csv"
+    path.write_text("id,a,b\n1,0,1\n2,1,1\n")
+    result = cli("compute", path, "--list-column", "a", "--columns", "b", "-o", tmp_path / "w.pt")
+    assert result.exit_code == 2
+    assert result.stderr.strip() == "Error: choose one layout: --columns, --list-column or --class-column"

@@ -10,8 +10,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bceweights import api, partitions, readers
-from bceweights._legacy_engine import expand_paths, group_by_reader
+from bceweights import api, readers
 from bceweights.counts import merge_all
 from bceweights.engines import dask as dask_engine
 from bceweights.errors import BceWeightsError, InputError
@@ -34,34 +33,20 @@ def client():
 @pytest.fixture
 def small_blocks(monkeypatch):
     """Partitions of about 2 kB, so small files split into many blocks."""
-    monkeypatch.setattr(partitions, "MIN_BLOCK", 2000)
-    monkeypatch.setattr(partitions, "MAX_BLOCK", 2000)
-    monkeypatch.setattr(partitions, "MAX_FILES", 2)
     monkeypatch.setattr(dask_engine, "MIN_BLOCK", 2000)
     monkeypatch.setattr(dask_engine, "MAX_BLOCK", 2000)
 
 
 def _plan(path, spec=None):
     """The partitions the Dask engine would count (on 2 threads)."""
-    from bceweights import inputs, readers
+    from bceweights import inputs
     from bceweights.readers.base import PlanHints
 
     spec = spec or InputSpec()
-    files = expand_paths([path], spec)
-    if not all(_new_reader(f, spec) for f in files):  # TRANSITION: formats not yet on the reader contract
-        return partitions.plan(group_by_reader(files, spec), spec, threads=2).partitions
     files = inputs.expand_paths([path], spec)
     (group,) = inputs.group_by_reader(files, spec)
     hints = PlanHints(split=True, block=dask_engine.block_size(sum(f.stat().st_size for f in files), 2), workers=2)
-    del readers
     return group.reader.plan(group.files, spec, hints).partitions
-
-
-def _new_reader(path, spec):
-    from bceweights import readers
-    from bceweights.readers import _legacy
-
-    return _legacy.resolve_for(path, spec).name in readers.readers()
 
 
 def _count_alone(part, spec):
@@ -184,7 +169,15 @@ def test_files_with_other_columns_fail_as_locally(tmp_path, client):
 # ------------------------------------------------------------------------------- masks and arrays
 
 
-def test_masks_equal_local_with_auto_mode_over_the_whole_set(tmp_path, client, small_blocks):
+@pytest.fixture
+def small_mask_groups(monkeypatch, small_blocks):
+    """Mask partitions of about 2 kB and at most 2 files."""
+    from bceweights.readers import masks
+
+    monkeypatch.setattr(masks, "MAX_FILES", 2)
+
+
+def test_masks_equal_local_with_auto_mode_over_the_whole_set(tmp_path, client, small_mask_groups):
     from PIL import Image
 
     rng = np.random.default_rng(6)
@@ -202,6 +195,36 @@ def test_masks_equal_local_with_auto_mode_over_the_whole_set(tmp_path, client, s
     dask = api.compute(tmp_path, engine="dask", scheduler=client)
     assert_same(local, dask)
     assert local.payload()["pos_weight"].shape == (3, 1, 1)
+
+
+def test_channel_masks_and_median_frequency_equal_local(tmp_path, client, small_mask_groups):
+    rng = np.random.default_rng(8)
+    for i in range(7):
+        soft = rng.random((3, 9, 8)).astype(np.float32)
+        soft[soft < 0.4] = 0
+        soft[:, 0, 0] = 255
+        np.save(tmp_path / f"c{i}.npy", soft)
+    options = dict(mask_mode="channels", ignore_index=(255,))
+    assert len(_plan(tmp_path, InputSpec(**options))) == 4
+    weights = api.WeightOptions(scheme="median-frequency")
+    local = api.compute(tmp_path, weight_options=weights, **options)
+    dask = api.compute(tmp_path, weight_options=weights, engine="dask", scheduler=client, **options)
+    assert_same(local, dask)
+    assert dask.counts.image_pixels.tolist() == [7 * (72 - 1)] * 3
+
+
+def test_a_bad_mask_fails_as_locally(tmp_path, client, small_mask_groups):
+    from PIL import Image
+
+    for i in range(9):
+        mask = np.full((6, 7), i % 3, np.uint8)
+        Image.fromarray(mask if i != 5 else np.full((6, 7, 3), 9, np.uint8)).save(tmp_path / f"m{i}.png")
+    with pytest.raises(InputError) as local:
+        api.compute(tmp_path, workers=2)
+    with pytest.raises(InputError) as dask:
+        api.compute(tmp_path, engine="dask", scheduler=client)
+    assert "m5.png: a colour (RGB) image" in local.value.message
+    assert str(dask.value) == str(local.value)
 
 
 def test_arrays_in_runs_of_samples_equal_local(tmp_path, client, small_blocks):

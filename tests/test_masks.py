@@ -12,9 +12,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-from bceweights import api
+from bceweights import api, maskmath, readers
 from bceweights.errors import BceWeightsError, InputError, OptionsError
-from bceweights.readers import masks
+from bceweights.readers import maskfiles
+from bceweights.readers.base import Partition
 from bceweights.spec import InputSpec
 from bceweights.weights import compute_weights
 
@@ -138,7 +139,7 @@ def test_16bit_png_and_compressed_16bit_tiff(tmp_path):
     tifffile = pytest.importorskip("tifffile")
     arrays = [RNG.choice([0, 7, 300, 1000], size=(17, 19)).astype(np.uint16) for _ in range(4)]
     Image.fromarray(arrays[0]).save(tmp_path / "a.png")
-    assert masks.read_mask(tmp_path / "a.png").dtype == np.uint16
+    assert maskfiles.read_mask(tmp_path / "a.png", "png").dtype == np.uint16
     tifffile.imwrite(tmp_path / "b.tif", arrays[1], compression="zlib")
     tifffile.imwrite(tmp_path / "c.tiff", arrays[2], compression="lzw")
     tifffile.imwrite(tmp_path / "d.tif", arrays[3])
@@ -213,18 +214,20 @@ def test_soft_float_channels_and_nan(tmp_path):
 )
 def test_scan_equals_brute_force(masks_, ignore):
     arrays = [np.array(m, dtype=np.uint8).reshape(3, 4) for m in masks_]
-    spec = InputSpec(mask_mode="index", ignore_index=tuple(sorted(ignore)), num_classes=7)
-    scan = masks.MaskScan()
+    rules = maskmath.Rules("index", tuple(sorted(ignore)), 7)
+    scan = maskmath.MaskScan()
     for i, m in enumerate(arrays):
-        hist, extra = masks._histogram(Path(f"{i}"), m, frozenset(ignore))
-        scan.merge(masks.MaskScan(files=1, pixels=m.size, hist=hist, images=(hist > 0).astype(np.int64),
-                                  void_other=extra, ndims={2: str(i)}))
-    counts = masks.scan_to_counts(scan, spec)
+        hist, extra = maskmath.histogram(m, frozenset(ignore))
+        scan.merge(maskmath.scan_histograms(hist, [m.size], [extra], ndim=2, rules=rules, first=str(i)))
+    counts, _ = maskmath.to_counts(scan, rules)
     pos, neg, void, images, _ = reference(arrays, 7, ignore)
     np.testing.assert_array_equal(counts.pos, pos)
     np.testing.assert_array_equal(counts.neg, neg)
     np.testing.assert_array_equal(counts.image_count, images)
     assert counts.ignored[0] == void
+    valid = [m.size - int(np.isin(m, list(ignore)).sum()) for m in arrays]
+    want = [0 if c in ignore else sum(v for m, v in zip(arrays, valid) if (m == c).any()) for c in range(7)]
+    assert counts.image_pixels.tolist() == want
 
 
 # ----------------------------------------------------------------------------- workers, progress
@@ -365,14 +368,17 @@ def test_sample_targets_one_hot_with_nan(palette_dir):
     folder, arrays = palette_dir
     spec = InputSpec(ignore_index=(255,))
     files = sorted(folder.glob("*.png"))
-    batch, names = masks.sample_targets(files, spec, 3)
+    png = readers.get("png")
+    sample = png.sample_targets(files, spec, limit=3)
+    batch, names = sample.values, sample.classes
     assert batch.shape == (3, 4, 23, 31) and batch.dtype == np.float32 and names == ["0", "1", "2", "3"]
     for k in range(3):
         void = arrays[k] == 255
         assert np.isnan(batch[k][:, void]).all()
         np.testing.assert_array_equal(batch[k][:, ~void].argmax(axis=0), arrays[k][~void])
         np.testing.assert_array_equal(batch[k][:, ~void].sum(axis=0), 1)
-    binary, names = masks.sample_targets(files, spec, 2, classes=["foreground"])
+    sample = png.sample_targets(files, spec.with_(mask_mode="binary"), limit=2)
+    binary, names = sample.values, sample.classes
     assert binary.shape == (2, 1, 23, 31) and names == ["foreground"]
 
 
@@ -398,7 +404,7 @@ def test_3d_weights_broadcast_in_the_loss(tmp_path, cli):
     result = cli("compute", tmp_path, "--workers", "1", "-o", tmp_path / "w.pt", "-q")
     assert result.exit_code == 0, result.stderr
     assert list(torch.load(tmp_path / "w.pt", weights_only=True)["pos_weight"].shape) == [3, 1, 1, 1]
-    batch, _ = masks.sample_targets(sorted(tmp_path.glob("*.nii.gz")), InputSpec(), 2)
+    batch = readers.get("nifti").sample_targets(sorted(tmp_path.glob("*.nii.gz")), InputSpec(), limit=2).values
     assert batch.shape == (2, 3, 4, 6, 5)
     _loss_check(tmp_path / "w.pt", batch)
 
@@ -420,7 +426,8 @@ def test_voc_subset300_with_ignore_255_and_the_loss(shared_data, tmp_path):
     result = api.Result(counts, compute_weights(counts))
     result.save(tmp_path / "voc.pt")
     assert list(torch.load(tmp_path / "voc.pt", weights_only=True)["pos_weight"].shape) == [21, 1, 1]
-    batch, names = masks.sample_targets(files, InputSpec(ignore_index=(255,)), 3, classes=counts.classes)
+    sample = readers.get("png").sample_targets(files, InputSpec(ignore_index=(255,)), limit=3)
+    batch, names = sample.values, sample.classes
     assert batch.shape[:2] == (3, 21) and names == counts.classes
     _loss_check(tmp_path / "voc.pt", batch)
 
@@ -472,7 +479,7 @@ def test_kits19_nifti_volumes(shared_data):
 def test_partial_counts_merge_like_one_scan(tmp_path, mode):
     """What the Dask engine does (count per partition, merge, finish) equals one scan, even where a
     partition alone would look different (background only: binary)."""
-    from bceweights.counts import merge_all
+    from bceweights.engines.merge import add_partials
 
     shape = (3, 5, 6) if mode == "channels" else (5, 6)
     values = (0, 1) if mode == "channels" else (0, 1, 2)
@@ -484,25 +491,26 @@ def test_partial_counts_merge_like_one_scan(tmp_path, mode):
     spec = InputSpec(mask_mode="index" if mode == "auto" else mode, workers=1)
     if mode == "auto":
         spec = spec.with_(mask_mode="auto", format="npy-mask")
-    whole = masks.count_masks(files, spec)
-    merged = masks.finish_counts(merge_all([masks.count([f], spec) for f in files[::-1]]), spec)
-    assert merged.to_dict() == whole.to_dict()
+    reader = readers.get("npy-mask")
+    whole = reader.finish(reader.count(Partition("npy-mask", tuple(map(str, files))), spec), spec).counts
+    merged = add_partials([reader.count(Partition("npy-mask", (str(f),)), spec) for f in files[::-1]])
+    assert reader.finish(merged, spec).counts.to_dict() == whole.to_dict()
     assert api.count(files, spec).to_dict() == whole.to_dict()
 
 
 def test_sample_targets_channels_marks_void(tmp_path):
     m = np.array([[[0, 1], [255, 1]], [[1, 1], [0, 0]]], dtype=np.uint8)  # [C=2, 2, 2]
     np.save(tmp_path / "a.npy", m)
-    batch, names = masks.sample_targets([tmp_path / "a.npy"], InputSpec(mask_mode="channels", ignore_index=(255,)), 4)
+    sample = readers.get("npy-mask").sample_targets([tmp_path / "a.npy"],
+                                                    InputSpec(mask_mode="channels", ignore_index=(255,)), limit=4)
+    batch, names = sample.values, sample.classes
     assert batch.shape == (1, 2, 2, 2) and names == ["0", "1"]
     np.testing.assert_array_equal(batch[0], np.where(m == 255, np.nan, m).astype(np.float32))
 
 
 def test_large_volumes_are_histogrammed_in_slices(tmp_path, monkeypatch):
     # A volume larger than one bincount slice counts the same as NumPy on the whole array.
-    from bceweights.readers import masks as masks_module
-
-    monkeypatch.setattr(masks_module, "BINCOUNT_CHUNK", 1000)
+    monkeypatch.setattr(maskmath, "BINCOUNT_CHUNK", 1000)
     rng = np.random.default_rng(5)
     volume = np.asfortranarray(rng.integers(0, 4, size=(7, 30, 40)).astype(np.uint16))
     np.save(tmp_path / "v.npy", volume)

@@ -214,7 +214,7 @@ def test_png_histogram_from_pillow_equals_bincount(tmp_path, mode):
     never colours); the counts equal ``np.bincount`` of the decoded array."""
     from PIL import Image
 
-    from bceweights.readers import masks
+    from bceweights.readers import maskfiles, masks
     from bceweights.spec import InputSpec
 
     rng = np.random.default_rng(5)
@@ -226,11 +226,11 @@ def test_png_histogram_from_pillow_equals_bincount(tmp_path, mode):
         arr = np.asarray(im)
     im.save(tmp_path / "m.png")
     assert Image.open(tmp_path / "m.png").mode == mode
-    fast = masks._png_histogram(tmp_path / "m.png")
+    fast = maskfiles.file_histogram(tmp_path / "m.png", "png")
     assert fast is not None
-    hist, pixels = fast
+    hist, pixels = fast.hist, fast.pixels
     assert pixels == arr.size and hist.tolist() == np.bincount(arr.ravel(), minlength=256).tolist()
-    scan = masks.scan_file(tmp_path / "m.png", InputSpec(mask_mode="index", ignore_index=(255,)))
+    scan = masks.scan_files([tmp_path / "m.png"], InputSpec(mask_mode="index", ignore_index=(255,)))
     assert scan.hist.tolist() == hist.tolist() and scan.pixels == arr.size
     assert scan.ndims == {2: str(tmp_path / "m.png")}
 
@@ -238,8 +238,10 @@ def test_png_histogram_from_pillow_equals_bincount(tmp_path, mode):
 def test_masks_in_groups_name_the_first_bad_file_and_count_like_one_process(tmp_path, monkeypatch):
     from PIL import Image
 
+    from bceweights import api, maskmath, readers
     from bceweights.errors import InputError
     from bceweights.readers import masks
+    from bceweights.readers.base import PlanHints
     from bceweights.spec import InputSpec
 
     rng = np.random.default_rng(9)
@@ -248,26 +250,32 @@ def test_masks_in_groups_name_the_first_bad_file_and_count_like_one_process(tmp_
         Image.fromarray(a, mode="L").save(tmp_path / f"m{i:02d}.png")
     paths = sorted(tmp_path.glob("*.png"))
     monkeypatch.setattr(masks, "GROUP_FILES", 4)
+    spec = InputSpec(mask_mode="index", workers=1)
+    reader = readers.get("png")
     seen = []
-    one = masks.scan_paths(paths, InputSpec(mask_mode="index", workers=1), progress=lambda n, **kw: seen.append(n))
-    two = masks.scan_paths(paths, InputSpec(mask_mode="index", workers=2))
+    one = maskmath.MaskScan()
+    for part in reader.plan(paths, spec, PlanHints(workers=1)).partitions:
+        one.merge(reader.count(part, spec, lambda n, **kw: seen.append(n)))
+    two = api.count(paths, mask_mode="index", workers=2)
     want = np.bincount(np.concatenate([a.ravel() for a in arrays]), minlength=256)
-    assert one.hist.tolist() == two.hist.tolist() == want.tolist()
-    assert one.files == two.files == 23 and sum(seen) == 23 and max(seen) <= 4
+    assert one.hist.tolist() == want.tolist() and two.pos.tolist() == want[:4].tolist()
+    assert one.files == two.samples == 23 and sum(seen) == 23 and max(seen) <= 4
     arrays[9][0, 0] = 9
     arrays[17][0, 0] = 9
     for i in (9, 17):
         Image.fromarray(arrays[i], mode="L").save(tmp_path / f"m{i:02d}.png")
     with pytest.raises(InputError, match="m09.png: value 9 is not a class id below --num-classes 4"):
-        masks.scan_paths(paths, InputSpec(mask_mode="index", num_classes=4, workers=2))
+        api.count(paths, mask_mode="index", num_classes=4, workers=2)
 
 
 @pytest.mark.parametrize("ignore", [(), (255,), (0, 3)])
 def test_png_group_scan_equals_file_by_file(tmp_path, ignore):
-    """The stacked-histogram path of a worker's group gives the same scan as one ``scan_file`` per mask:
-    background-only, void-only, all-ignored and mixed masks, 8-bit PNGs next to a 16-bit one."""
+    """The stacked-histogram path of a partition gives the same scan as decoding each mask and
+    histogramming its array: background-only, void-only, all-ignored and mixed masks, 8-bit PNGs next
+    to a 16-bit one."""
     from PIL import Image
 
+    from bceweights import maskmath
     from bceweights.readers import masks
     from bceweights.spec import InputSpec
 
@@ -280,11 +288,13 @@ def test_png_group_scan_equals_file_by_file(tmp_path, ignore):
     Image.fromarray(np.full((8, 9), 2, np.uint16)).save(tmp_path / "m9.png")  # 16-bit: not Pillow's histogram
     paths = sorted(tmp_path.glob("*.png"))
     spec = InputSpec(mask_mode="auto", ignore_index=ignore)
-    group, done, failure = masks._scan_group(paths, spec)
-    one = masks.MaskScan()
+    group = masks.scan_files(paths, spec)
+    one = maskmath.MaskScan()
     for path in paths:
-        one.merge(masks.scan_file(path, spec))
-    assert failure is None and done == len(paths)
-    for name in ("files", "pixels", "void_other", "fg_files", "empty_files", "only_void_files", "ndims"):
+        one.merge(masks.scan_file(path, "png", masks.rules_of(spec)))
+    assert group.files == len(paths)
+    for name in ("files", "pixels", "void_other", "fg_files", "fg_pixels", "empty_files", "only_void_files",
+                 "ndims"):
         assert getattr(group, name) == getattr(one, name), name
-    assert group.hist.tolist() == one.hist.tolist() and group.images.tolist() == one.images.tolist()
+    for name in ("hist", "images", "image_pixels", "void_images"):
+        assert getattr(group, name).tolist() == getattr(one, name).tolist(), name

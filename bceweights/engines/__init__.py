@@ -75,9 +75,6 @@ def count_paths(
     spec = spec or InputSpec()
     if engine not in ENGINES:
         raise UsageError(f"unknown engine {engine!r}; choose local or dask")
-    legacy = _legacy(paths, spec, progress=progress, engine=engine, scheduler=scheduler)
-    if legacy is not None:
-        return legacy
     files = expand_paths(paths, spec)
     groups = group_by_reader(files, spec)
     check_options(groups, spec)
@@ -96,18 +93,6 @@ def count_paths(
         total = done.counts if total is None else total.merge(done.counts)
     assert total is not None
     return Tally(_some_samples(total, spec, files), files, groups[0].reader.kind, counted, spec)
-
-
-def _legacy(paths, spec, **kwargs) -> Tally | None:
-    """TRANSITION: formats not yet under the reader contract are counted by the former engine."""
-    from .. import _legacy_engine, readers
-    from ..readers import _legacy as old
-
-    files = _legacy_engine.expand_paths(paths, spec)
-    if all(old.resolve_for(f, spec).name in readers.readers() for f in files):
-        return None
-    counts, files, kind = _legacy_engine.count_paths(files if spec.file_list is None else paths, spec, **kwargs)
-    return Tally(counts, files, kind, [], spec)
 
 
 def _some_samples(counts: Counts, spec: InputSpec, files: Sequence[Path]) -> Counts:

@@ -14,6 +14,7 @@ from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING
 
 from ..memory import release_heap
+from ..readers.base import closing
 from .merge import add_partials, finish
 
 if TYPE_CHECKING:
@@ -36,8 +37,10 @@ def count_groups(groups: Sequence[Group], spec: InputSpec, *, progress=None) -> 
         plan = reader.plan(group.files, spec, PlanHints(split=False, workers=workers))
         if progress is not None:
             progress.start(sum(p.size for p in plan.partitions), reader.unit, reader.progress_label)
-        partials = _count(reader, plan.partitions, plan.spec, workers, progress)
-        out.append(finish(reader, add_partials(partials), plan.spec, group.files))
+        # Closed on any error (a merge that raises included), so the pool and its workers end with it.
+        with closing(_count(reader, plan.partitions, plan.spec, workers, progress)) as partials:
+            total = add_partials(partials)
+        out.append(finish(reader, total, plan.spec, group.files))
         release_heap()
     return out
 
@@ -50,10 +53,11 @@ def _count(reader: Reader, partitions: Sequence[Partition], spec: InputSpec, wor
         for part in partitions:
             yield reader.count(part, spec, advance)
         return
-    for part, partial in zip(partitions, _pool_map(reader, partitions, spec, min(workers, len(partitions)))):
-        if progress is not None:
-            progress.advance(part.size, **reader.progress_fields(partial))
-        yield partial
+    with closing(_pool_map(reader, partitions, spec, min(workers, len(partitions)))) as results:
+        for part, partial in zip(partitions, results):
+            if progress is not None:
+                progress.advance(part.size, **reader.progress_fields(partial))
+            yield partial
 
 
 def _count_one(reader_name: str, part: Partition, spec: InputSpec):

@@ -75,10 +75,7 @@ def readers() -> dict[str, Reader]:
         others[ep.name] = ep
     out: dict[str, Reader] = {}
     for name, target in found.items():
-        try:
-            out[name] = _instance(_load_target(target))
-        except (ModuleNotFoundError, AttributeError):  # TRANSITION: a format not yet under the contract
-            continue
+        out[name] = _instance(_load_target(target))
     for name, ep in others.items():
         try:
             reader = _instance(ep.load())

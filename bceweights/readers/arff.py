@@ -203,11 +203,6 @@ def _split_dense(line: str) -> list[str]:
     return line.split(",")
 
 
-def iter_label_batches(path: Path, spec: InputSpec, classes: list[str] | None = None) -> Iterator[LabelBatch]:
-    """TRANSITION: :meth:`ArffReader.rows`, for ``validate`` and ``sampling`` until they ask the reader."""
-    return _rows(Path(path), spec, classes)
-
-
 def _rows(path: Path, spec: InputSpec, classes: Sequence[str] | None) -> Iterator[LabelBatch]:
     header, columns, notes = label_columns(path, spec)
     names = [header.names[i] for i in columns]

@@ -42,8 +42,9 @@ if TYPE_CHECKING:
     from ..counts import Counts
     from ..spec import InputSpec
 
-#: Called with the amount of work done since the last call (bytes, files ... see ``Reader.unit``).
-Progress = Callable[[float], None]
+#: Called with the amount of work done since the last call (bytes, files ... see ``Reader.unit``), and
+#: optionally running totals for the display as keywords (``pixels=`` for masks).
+Progress = Callable[..., None]
 
 #: What the checks may hold of a target batch (float32 elements, N·C·spatial); see ``sample_targets``.
 TARGET_BUDGET = 250_000
