@@ -1,0 +1,570 @@
+"""A scanner made for label tables: NumPy over the raw bytes of a chunk of whole lines.
+
+A 0/1 label field is one byte between two separators, so finding the line ends once and reading the
+label bytes at their offsets beats a general CSV parser several times over. The kernels here only
+answer when the chunk is *provably simple*; for anything else they return ``None`` and the caller
+parses that chunk with Arrow, which gives the same counts and, on bad input, the exact error with its
+row number. So a kernel never returns a block for input that Arrow would reject or read differently:
+any quote character, a bare CR, a row with another field count, a label value outside the allowed
+single-byte forms, a NUL byte in a label list ... all give ``None``.
+
+What Arrow does that the kernels copy exactly (with the reader's options: ``newlines_in_values=False``,
+no escape character, ``NULL_VALUES``): LF and CRLF end a line; empty lines are skipped; the chunk's last
+line may lack its line end; a blank field is null.
+
+Only NumPy is imported: both kernels run on any install, and NumPy releases the GIL in the loops that
+matter, so ``threads=2`` counts two halves of a chunk on two cores.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import NamedTuple
+
+import numpy as np
+
+#: The int8 value ``scan_wide`` puts where a label field is blank (``allow_blank``): the caller applies
+#: its missing-value policy to it. Arrow reads such a field as null.
+BLANK = -128
+#: The cells Arrow reads as null (the table reader's ``NULL_VALUES``): a label-list cell equal to one of
+#: them is null in Arrow (no labels), so ``scan_lists`` leaves such chunks to Arrow.
+NULL_VALUES = ("", "NA", "N/A", "NaN", "nan", "null", "NULL", "None")
+#: Below this many bytes a chunk is not worth a second thread (the pool's hand-off costs ~50 µs).
+MIN_PART_BYTES = 1 << 20
+#: Chunks are scanned in parts of about this size (see ``_map_parts``).
+PART_BYTES = 1 << 19
+
+_LF, _CR, _QUOTE, _ZERO, _ONE, _MINUS = 10, 13, 34, 48, 49, 45
+# Bytes that may never be a delimiter or a list separator here: line ends, the quote, label characters.
+_RESERVED = frozenset(b'\n\r"01-')
+# Arrow's utf8_trim_whitespace strips these ASCII bytes (measured on pyarrow 26: Unicode White_Space
+# plus the bidi separators, i.e. \t \n \v \f \r, 0x1C-0x1F and space).
+_ASCII_SPACE = np.zeros(256, dtype=bool)
+_ASCII_SPACE[[9, 10, 11, 12, 13, 28, 29, 30, 31, 32]] = True
+
+
+# ----------------------------------------------------------------------------------------------- wide
+
+
+def scan_wide(data, *, delimiter: bytes, num_fields: int, label_fields: Sequence[int],
+              allow_uncertain: bool = False, allow_blank: bool = False, threads: int = 1) -> np.ndarray | None:
+    """The label fields of a chunk of whole lines as an int8 ``[n_rows, len(label_fields)]`` block, in
+    row order and in the order of ``label_fields`` (0-based field indices), or ``None`` when the chunk
+    is not provably simple and must be parsed by Arrow.
+
+    Values are 0 and 1; -1 where ``allow_uncertain`` and the field is ``-1``; :data:`BLANK` (-128)
+    where ``allow_blank`` and the field is empty. ``data`` is bytes-like and ends at a line end (or is
+    the file's last line without one); it holds no header. ``threads`` > 1 splits a big chunk at line
+    ends and scans the parts at once. The block may be a view into a scratch array (not contiguous).
+    """
+    delim = _one_byte(delimiter)
+    fields = [int(f) for f in label_fields]
+    if num_fields < 1 or not fields or len(set(fields)) != len(fields) or not all(
+            0 <= f < num_fields for f in fields):
+        raise ValueError(f"label_fields {list(label_fields)} do not index {num_fields} distinct fields")
+    a = _bytes_view(data)
+    if delim is None or delim in _RESERVED or len(a) == 0:  # no byte at all is an "empty CSV file" to Arrow
+        return None
+    cr = _line_ends_ok(data, a)
+    if cr is None:
+        return None
+    plan = _WidePlan(delim, num_fields, fields, allow_uncertain, allow_blank)
+    parts = _map_parts(lambda part: _wide_part(part, cr, plan), a, threads)
+    if parts is None:
+        return None
+    return parts[0] if len(parts) == 1 else np.concatenate(parts)
+
+
+class _WidePlan:
+    """What every part of a chunk shares: the label fields and the fixed-width run they may form."""
+
+    def __init__(self, delim: int, num_fields: int, fields: list[int], uncertain: bool, blank: bool) -> None:
+        self.delim, self.num_fields, self.fields = delim, num_fields, fields
+        self.uncertain, self.blank = uncertain, blank
+        # The run of fields from the first label field to the line end, when every one is one byte:
+        # "<d>v<d>v...<d>v" before each line end (or "v<d>v...v" as the whole line when it starts at
+        # field 0). Checked against a template with one XOR and one AND over the gathered bytes.
+        self.first = first = min(fields)
+        self.run = num_fields - first
+        self.width = 2 * self.run if first else 2 * self.run - 1
+        labels = set(fields)
+        value_at = {f: 2 * (f - first) + (1 if first else 0) for f in range(first, num_fields)}
+        template = np.full(self.width, delim, dtype=np.uint8)
+        mask = np.full(self.width, 0xFF, dtype=np.uint8)
+        for f, pos in value_at.items():
+            # Label bytes XOR '0' leave 0 or 1, so the mask ignores bit 0; other fields' bytes are kept
+            # as they are (XOR 0, mask 0) and checked on their own.
+            template[pos], mask[pos] = (_ZERO, 0xFE) if f in labels else (0, 0)
+        # The same widened on the left to whole 8-byte words (bytes not looked at), so that the check
+        # runs on uint64: used when the first line is long enough.
+        self.span = -(-self.width // 8) * 8
+        pad = self.span - self.width
+        self.template8 = np.concatenate([np.zeros(pad, np.uint8), template]).view(np.uint64)
+        self.mask8 = np.concatenate([np.zeros(pad, np.uint8), mask]).view(np.uint64)
+        self.template, self.mask = template, mask
+        self.others = [value_at[f] for f in value_at if f not in labels]
+        columns = [value_at[f] for f in fields]
+        step = columns[1] - columns[0] if len(columns) > 1 else 1
+        if step > 0 and columns == list(range(columns[0], columns[-1] + 1, step)):
+            self.columns: slice | list[int] = slice(columns[0], columns[-1] + 1, step)
+        else:
+            self.columns = columns
+        self.pad = pad
+        # A chunk that fails the template can still be read field by field when a label may be "-1" or
+        # blank, or when the run holds a wider non-label field.
+        self.general_may_help = uncertain or blank or bool(self.others)
+
+    def shifted(self, by: int) -> slice | list[int]:
+        if isinstance(self.columns, slice):
+            return slice(self.columns.start + by, self.columns.stop + by, self.columns.step)
+        return [c + by for c in self.columns]
+
+
+def _wide_part(a: np.ndarray, cr: bool, plan: _WidePlan) -> np.ndarray | None:
+    starts, cend = _lines(a, cr)
+    if len(starts) == 0:
+        return np.empty((0, len(plan.fields)), dtype=np.int8)
+    block = _fixed_run(a, starts, cend, plan)
+    if block is not None or not plan.general_may_help:
+        return block
+    if not _field_counts_ok(a, starts, plan.delim, plan.num_fields):
+        return None
+    return _field_by_field(a, starts, cend, plan)
+
+
+def _fixed_run(a: np.ndarray, starts: np.ndarray, cend: np.ndarray, plan: _WidePlan) -> np.ndarray | None:
+    """The labels when the run from the first label field to the line end is one byte per field."""
+    width = plan.width
+    if plan.first == 0 and not np.all(cend - starts == width):
+        return None
+    if cend[0] >= plan.span:
+        # Each line's run and the bytes before it up to whole words: one contiguous copy per line.
+        block = np.lib.stride_tricks.sliding_window_view(a, plan.span)[cend - plan.span]
+        words = block.view(np.uint64)
+        words ^= plan.template8
+        if (words & plan.mask8).any():
+            return None
+        shift = plan.pad
+    elif cend[0] >= width:
+        block = np.lib.stride_tricks.sliding_window_view(a, width)[cend - width]
+        block ^= plan.template
+        if (block & plan.mask).any():
+            return None
+        shift = 0
+    else:  # the first line is too short for the run (and its window would wrap)
+        return None
+    if plan.others:
+        # Non-label fields in the run: one byte each, so neither a delimiter (an empty field) nor the
+        # previous line's end (a line shorter than the run).
+        raw = block[:, [p + shift for p in plan.others]]
+        if ((raw == plan.delim) | (raw == _LF) | (raw == _CR)).any():
+            return None
+    # The run holds exactly its own delimiters and no line end, so each line is what comes before it
+    # (first - 1 delimiters wanted) and the run. One id column before the labels (the common layout)
+    # needs no per-line count: no delimiter at all outside the runs.
+    if plan.first == 1:
+        if np.count_nonzero(a == plan.delim) != len(starts) * plan.run:
+            return None
+    elif plan.first > 1 and not _field_counts_ok(a, starts, plan.delim, plan.num_fields):
+        return None
+    return block.view(np.int8)[:, plan.shifted(shift)]
+
+
+def _field_by_field(a: np.ndarray, starts: np.ndarray, cend: np.ndarray, plan: _WidePlan) -> np.ndarray | None:
+    """The labels from every field's bounds: slower (every delimiter's position), any field layout."""
+    n, nf = len(starts), plan.num_fields
+    # Every line holds exactly nf - 1 delimiters (checked), and skipped empty lines hold none.
+    pos = np.flatnonzero(a == plan.delim).reshape(n, nf - 1)
+    fields = np.asarray(plan.fields)
+    left = np.empty((n, len(fields)), dtype=np.int64)  # each field's first byte
+    right = np.empty((n, len(fields)), dtype=np.int64)  # one past its last byte
+    inner = fields > 0
+    left[:, inner] = pos[:, fields[inner] - 1] + 1
+    left[:, ~inner] = starts[:, None]
+    inner = fields < nf - 1
+    right[:, inner] = pos[:, fields[inner]]
+    right[:, ~inner] = cend[:, None]
+    width = right - left
+    top = len(a) - 1
+    first = a[np.minimum(left, top)]
+    second = a[np.minimum(left + 1, top)]
+    one = width == 1
+    ok = one & ((first == _ZERO) | (first == _ONE))
+    out = (first - _ZERO).view(np.int8)
+    if plan.uncertain:
+        minus = (width == 2) & (first == _MINUS) & (second == _ONE)
+        ok |= minus
+        out[minus] = -1
+    if plan.blank:
+        blank = width == 0
+        ok |= blank
+        out[blank] = BLANK
+    return out if ok.all() else None
+
+
+# ---------------------------------------------------------------------------------------------- lists
+
+
+class ListScan(NamedTuple):
+    """Label lists in CSR form: ``rows[i]`` (0-based row of the chunk) holds class ``codes[i]``, in row
+    order, labels in the order they appear in a row (a label repeated in a row is repeated here);
+    ``names[c]`` is class ``c``, in first-seen order; ``num_rows`` counts the rows, with or without
+    labels."""
+
+    rows: np.ndarray
+    codes: np.ndarray
+    names: list[str]
+    num_rows: int
+
+
+def scan_lists(data, *, delimiter: bytes, num_fields: int, list_field: int, separator: bytes,
+               null_values: Sequence[str] = NULL_VALUES, threads: int = 1) -> ListScan | None:
+    """The label lists of field ``list_field`` (``A|B|C``; Planet's ``haze primary``) of a chunk of
+    whole lines, as Arrow's ``split_pattern`` + ``utf8_trim_whitespace`` + dropping blanks reads them,
+    or ``None`` when the chunk is not provably simple (see the module's notes; also a cell equal to one
+    of ``null_values``, a label that starts or ends with a non-ASCII character that is not a letter or a
+    digit, a NUL byte, bytes that are not UTF-8).
+    """
+    delim, sep = _one_byte(delimiter), _one_byte(separator)
+    if not 0 <= list_field < num_fields:
+        raise ValueError(f"list_field {list_field} does not index {num_fields} fields")
+    a = _bytes_view(data)
+    if delim is None or sep is None or delim in _RESERVED or sep in b'\n\r"' or sep == delim or len(a) == 0:
+        return None
+    cr = _line_ends_ok(data, a)
+    if cr is None or _contains(data, a, 0):
+        return None
+    nulls = sorted({v.encode("utf-8") for v in null_values})
+    parts = _map_parts(lambda part: _list_part(part, cr, delim, sep, num_fields, list_field, nulls), a, threads)
+    if parts is None:
+        return None
+    return _merge_lists(parts)
+
+
+class _Tokens(NamedTuple):
+    rows: np.ndarray
+    codes: np.ndarray
+    names: list[bytes]
+    num_rows: int
+
+
+def _list_part(a: np.ndarray, cr: bool, delim: int, sep: int, num_fields: int, field: int,
+               nulls: list[bytes]) -> _Tokens | None:
+    starts, cend = _lines(a, cr)
+    n = len(starts)
+    if n == 0:
+        return _Tokens(np.zeros(0, np.int64), np.zeros(0, np.int32), [], 0)
+    if not _field_counts_ok(a, starts, delim, num_fields):
+        return None
+    if num_fields == 1:
+        lo, hi = starts, cend
+    else:
+        pos = np.flatnonzero(a == delim).reshape(n, num_fields - 1)
+        lo = pos[:, field - 1] + 1 if field else starts
+        hi = pos[:, field] if field < num_fields - 1 else cend
+    if _has_null_cell(a, lo, hi, nulls):
+        return None
+    # Separators per cell: sums over the cells' [lo, hi) bounds. The mask has one more (False) byte so
+    # that a bound at the chunk's end is an index, and an empty cell (a one-byte segment at its
+    # delimiter or line end) sums to 0.
+    is_sep = np.zeros(len(a) + 1, dtype=bool)
+    np.equal(a, sep, out=is_sep[:-1])
+    seps = np.flatnonzero(is_sep)
+    if len(seps):
+        bounds = np.empty(2 * n, dtype=np.int64)
+        bounds[0::2], bounds[1::2] = lo, hi
+        inside = np.add.reduceat(is_sep, bounds, dtype=np.int64)[0::2]
+        if int(inside.sum()) != len(seps):
+            # Separators outside the list cells too (in an id): keep those inside, by their cell.
+            cell = np.searchsorted(lo, seps, side="right") - 1
+            keep = (cell >= 0) & (seps < hi[np.maximum(cell, 0)])
+            seps = seps[keep]
+    else:
+        inside = np.zeros(n, dtype=np.int64)
+    # Tokens: a cell of s separators holds s + 1, from its start or a separator to a separator or its end.
+    per_cell = inside + 1
+    total = int(per_cell.sum())
+    first = np.cumsum(per_cell) - per_cell
+    last = first + inside
+    t_lo = np.empty(total, dtype=np.int64)
+    t_hi = np.empty(total, dtype=np.int64)
+    if len(seps):
+        follows = np.ones(total, dtype=bool)
+        follows[first] = False
+        t_lo[follows] = seps + 1
+        precedes = np.ones(total, dtype=bool)
+        precedes[last] = False
+        t_hi[precedes] = seps
+    t_lo[first] = lo
+    t_hi[last] = hi
+    trimmed = _trim(a, t_lo, t_hi)
+    if trimmed is None:
+        return None
+    t_lo, t_hi = trimmed
+    rows = np.repeat(np.arange(n, dtype=np.int64), per_cell)
+    kept = t_hi > t_lo
+    if not kept.all():
+        t_lo, t_hi, rows = t_lo[kept], t_hi[kept], rows[kept]
+    encoded = _encode(a, t_lo, t_hi)
+    if encoded is None:
+        return None
+    return _Tokens(rows, *encoded, n)
+
+
+def _has_null_cell(a: np.ndarray, lo: np.ndarray, hi: np.ndarray, nulls: list[bytes]) -> bool:
+    """Whether a cell equals a null value (Arrow reads it as null: no labels, whatever it splits into)."""
+    length = hi - lo
+    for raw in nulls:
+        size = len(raw)
+        if size == 0:
+            continue  # a blank cell: no labels either way
+        candidates = lo[length == size]
+        if len(candidates) == 0:
+            continue
+        cells = a[candidates[:, None] + np.arange(size)]
+        if (cells == np.frombuffer(raw, dtype=np.uint8)).all(axis=1).any():
+            return True
+    return False
+
+
+def _trim(a: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+    """Token bounds without the leading and trailing ASCII whitespace Arrow trims (None past 16 bytes
+    of it: left to Arrow)."""
+    top = len(a) - 1
+    for _ in range(16):
+        lead = (hi > lo) & _ASCII_SPACE[a[np.minimum(lo, top)]]
+        if not lead.any():
+            break
+        lo = lo + lead
+    else:
+        return None
+    for _ in range(16):
+        trail = (hi > lo) & _ASCII_SPACE[a[np.maximum(hi - 1, 0)]]
+        if not trail.any():
+            return lo, hi
+        hi = hi - trail
+    return None
+
+
+def _encode(a: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> tuple[np.ndarray, list[bytes]] | None:
+    """Each token's class code (first-seen order within the part) and the classes' bytes."""
+    count = len(lo)
+    if count == 0:
+        return np.zeros(0, np.int32), []
+    length = hi - lo
+    words = -(-int(length.max()) // 8)
+    width = 8 * words
+    # Each token zero-padded to ``width`` bytes: unambiguous, the chunk holds no NUL byte.
+    gathered = _gather(a, lo, width)
+    gathered *= np.arange(width) < length[:, None]
+    keys = gathered.view(np.uint64)  # [count, words]
+    key = keys[:, 0]
+    if words > 1:
+        key = key.copy()
+        for j in range(1, words):
+            key *= np.uint64(0x9E3779B97F4A7C15)
+            key ^= keys[:, j]
+    rep = _first_of_key(key)
+    if words > 1 and not np.array_equal(keys[rep], keys):  # a hash collision between two labels
+        return None
+    seen = np.zeros(count, dtype=bool)
+    seen[rep] = True
+    firsts = np.flatnonzero(seen)  # each class's first token, in order
+    code_of = np.empty(count, dtype=np.int32)
+    code_of[firsts] = np.arange(len(firsts), dtype=np.int32)
+    return code_of[rep], [gathered[i, :length[i]].tobytes() for i in firsts]
+
+
+def _gather(a: np.ndarray, lo: np.ndarray, width: int) -> np.ndarray:
+    """``[len(lo), width]`` bytes from each ``lo`` on, zeros past the chunk's end."""
+    if len(a) < width:
+        a = np.concatenate([a, np.zeros(width, np.uint8)])
+    last = len(a) - width
+    out = np.lib.stride_tricks.sliding_window_view(a, width)[np.minimum(lo, last)]
+    tail = np.flatnonzero(lo > last)
+    if len(tail):
+        padded = np.zeros(2 * width, dtype=np.uint8)
+        padded[:width] = a[last:]
+        out[tail] = np.lib.stride_tricks.sliding_window_view(padded, width)[lo[tail] - last]
+    return out
+
+
+def _first_of_key(key: np.ndarray) -> np.ndarray:
+    """For each key, the index of its first occurrence; linear passes over a hash table instead of a
+    sort (a chunk holds a few distinct labels among many tokens).
+
+    Round by round: each bucket keeps its smallest token index; the tokens whose key equals their
+    bucket's winner are resolved (the winner is their key's first occurrence, since all of a key's
+    tokens share a bucket and none was resolved before); the rest try again with another hash."""
+    count = len(key)
+    rep = np.empty(count, dtype=np.int64)
+    todo = np.arange(count, dtype=np.int64)
+    bits = 16
+    mult = 0x9E3779B97F4A7C15
+    for _ in range(64):
+        k = key[todo]
+        bucket = ((k * np.uint64(mult)) >> np.uint64(64 - bits)).astype(np.int64)
+        table = np.full(1 << bits, count, dtype=np.int64)
+        np.minimum.at(table, bucket, todo)
+        winner = table[bucket]
+        hit = key[winner] == k
+        rep[todo[hit]] = winner[hit]
+        todo = todo[~hit]
+        if len(todo) == 0:
+            return rep
+        mult = (mult * 0xBF58476D1CE4E5B9 + 2) % (1 << 64) | 1
+        bits = min(bits + 2, 22)
+    raise AssertionError("hash rounds did not converge")  # never: each round resolves a key per bucket
+
+
+def _merge_lists(parts: list[_Tokens]) -> ListScan | None:
+    names: list[str] = []
+    index: dict[bytes, int] = {}
+    rows, codes = [], []
+    offset = 0
+    for part in parts:
+        remap = np.empty(len(part.names), dtype=np.int32)
+        for i, raw in enumerate(part.names):
+            if raw not in index:
+                try:
+                    name = raw.decode("utf-8")
+                except UnicodeDecodeError:  # Arrow's error, with its row, is the caller's to give
+                    return None
+                if not (_plain_edge(name[0]) and _plain_edge(name[-1])):
+                    return None
+                index[raw] = len(names)
+                names.append(name)
+            remap[i] = index[raw]
+        rows.append(part.rows + offset)
+        codes.append(remap[part.codes])
+        offset += part.num_rows
+    return ListScan(np.concatenate(rows), np.concatenate(codes), names, offset)
+
+
+def _plain_edge(char: str) -> bool:
+    """Whether Arrow's trim keeps this first or last character of a label as it is: ASCII (the ASCII
+    whitespace is already trimmed) or a letter or digit; other non-ASCII characters may be Unicode
+    whitespace, which is left to Arrow."""
+    return char.isascii() or char.isalnum()
+
+
+# --------------------------------------------------------------------------------------------- shared
+
+
+def _one_byte(value) -> int | None:
+    if isinstance(value, str):
+        value = value.encode("utf-8")
+    return value[0] if len(value) == 1 else None
+
+
+def _bytes_view(data) -> np.ndarray:
+    return np.frombuffer(data, dtype=np.uint8)
+
+
+def _contains(data, a: np.ndarray, byte: int) -> bool:
+    if isinstance(data, (bytes, bytearray)):
+        return data.find(bytes((byte,))) >= 0  # memchr
+    return bool(np.any(a == byte))
+
+
+def _line_ends_ok(data, a: np.ndarray) -> bool | None:
+    """Whether the chunk has CRs (all of them in CRLF), or ``None`` when it has a quote or a CR that
+    ends a line on its own (Arrow's "\\r" line end, and any quoting, are left to Arrow)."""
+    if _contains(data, a, _QUOTE):
+        return None
+    if not _contains(data, a, _CR):
+        return False
+    if isinstance(data, (bytes, bytearray)):
+        paired = data.count(b"\r") == data.count(b"\r\n")
+    else:
+        cr = np.flatnonzero(a == _CR)
+        paired = bool(cr[-1] + 1 < len(a)) and bool(np.all(a[cr + 1] == _LF))
+    return True if paired else None
+
+
+def _lines(a: np.ndarray, cr: bool) -> tuple[np.ndarray, np.ndarray]:
+    """(each non-empty line's first byte, one past its last content byte): LF or CRLF ends a line, the
+    last line may have no end, empty lines are dropped as Arrow drops them."""
+    ends = np.flatnonzero(a == _LF)
+    if len(a) and a[-1] != _LF:
+        ends = np.append(ends, len(a))
+    starts = np.empty_like(ends)
+    if len(ends):
+        starts[0] = 0
+        starts[1:] = ends[:-1] + 1
+    cend = ends
+    if cr and len(ends):
+        # Every CR is followed by LF (checked), so a CR before a line end belongs to that line.
+        cend = ends - (a[np.maximum(ends - 1, 0)] == _CR)
+    empty = cend == starts
+    if empty.any():
+        keep = ~empty
+        starts, cend = starts[keep], cend[keep]
+    return starts, cend
+
+
+def _field_counts_ok(a: np.ndarray, starts: np.ndarray, delim: int, num_fields: int) -> bool:
+    """Whether every line has ``num_fields - 1`` delimiters: per-line sums over the delimiter mask,
+    in the narrowest type a line's length allows (uint8 sums are the fastest)."""
+    longest = max(int(np.diff(starts).max()) if len(starts) > 1 else 0, len(a) - int(starts[-1]))
+    kind = np.uint8 if longest < 1 << 8 else np.uint16 if longest < 1 << 16 else np.int64
+    if num_fields - 1 >= np.iinfo(kind).max:
+        kind = np.int64
+    # Each segment runs from a line's start to the next kept line's start: it may include skipped
+    # empty lines, which hold no delimiter.
+    counts = np.add.reduceat(a == delim, starts, dtype=kind)
+    return bool(np.all(counts == num_fields - 1))
+
+
+_POOL: ThreadPoolExecutor | None = None
+_POOL_LOCK = threading.Lock()
+
+
+def _pool(workers: int) -> ThreadPoolExecutor:
+    global _POOL
+    with _POOL_LOCK:
+        if _POOL is None or _POOL._max_workers < workers:
+            _POOL = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="bceweights-scan")
+        return _POOL
+
+
+def _map_parts(func, a: np.ndarray, threads: int) -> list | None:
+    """``func`` over parts of ``a`` of about :data:`PART_BYTES` cut at line ends, in order, or ``None``
+    when any part gives ``None``. Small parts keep every pass over a part in the CPU's cache and the
+    temporaries under glibc's mmap threshold (4 MiB temporaries cost more in page faults than in
+    work); with ``threads`` > 1, runs of parts go to the pool and the first run to this thread."""
+    parts = _split(a, max(1, -(-len(a) // PART_BYTES)))
+    runs = max(1, min(int(threads), len(a) // MIN_PART_BYTES, len(parts)))
+
+    def run(group: list[np.ndarray]) -> list | None:
+        out = []
+        for part in group:
+            result = func(part)
+            if result is None:
+                return None
+            out.append(result)
+        return out
+
+    bounds = [len(parts) * i // runs for i in range(runs + 1)]
+    groups = [parts[lo:hi] for lo, hi in zip(bounds[:-1], bounds[1:])]
+    futures = [_pool(runs - 1).submit(run, group) for group in groups[1:]]
+    results = [run(groups[0])] + [f.result() for f in futures]
+    if any(r is None for r in results):
+        return None
+    return [item for group in results for item in group]
+
+
+def _split(a: np.ndarray, count: int) -> list[np.ndarray]:
+    cuts = [0]
+    for i in range(1, count):
+        at = max(len(a) * i // count, cuts[-1])
+        found = np.flatnonzero(a[at:at + (1 << 16)] == _LF)
+        if len(found) == 0:
+            continue  # a line over 64 KiB: fewer parts
+        cut = at + int(found[0]) + 1
+        if cut > cuts[-1]:
+            cuts.append(cut)
+    cuts.append(len(a))
+    return [a[lo:hi] for lo, hi in zip(cuts[:-1], cuts[1:]) if hi > lo] or [a]
