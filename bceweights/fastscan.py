@@ -252,80 +252,159 @@ class _Tokens(NamedTuple):
 
 def _list_part(a: np.ndarray, cr: bool, delim: int, sep: int, num_fields: int, field: int,
                nulls: list[bytes]) -> _Tokens | None:
+    if num_fields == 2 and field == 1:
+        found = _id_and_list(a, cr, delim, sep, nulls)
+        if found is not _OTHER_LAYOUT:
+            return found
     starts, cend = _lines(a, cr)
     n = len(starts)
     if n == 0:
         return _Tokens(np.zeros(0, np.int64), np.zeros(0, np.int32), [], 0)
-    if not _field_counts_ok(a, starts, delim, num_fields):
+    lo, hi = _cells(a, starts, cend, delim, num_fields, field)
+    if lo is None:
         return None
-    if num_fields == 1:
-        lo, hi = starts, cend
-    else:
-        pos = np.flatnonzero(a == delim).reshape(n, num_fields - 1)
-        lo = pos[:, field - 1] + 1 if field else starts
-        hi = pos[:, field] if field < num_fields - 1 else cend
-    if _has_null_cell(a, lo, hi, nulls):
+    length = hi - lo
+    if _has_null_cell(a, lo, length, nulls):
         return None
-    # Separators per cell: sums over the cells' [lo, hi) bounds. The mask has one more (False) byte so
-    # that a bound at the chunk's end is an index, and an empty cell (a one-byte segment at its
-    # delimiter or line end) sums to 0.
+    filled = np.flatnonzero(length)  # blank cells hold no label
+    if len(filled) < n:
+        lo, hi, length = lo.take(filled), hi.take(filled), length.take(filled)
+    if len(filled) == 0:
+        return _Tokens(np.zeros(0, np.int64), np.zeros(0, np.int32), [], n)
+    # The mask has one more (False) byte, so that a cell ending the chunk is a valid segment start.
     is_sep = np.zeros(len(a) + 1, dtype=bool)
     np.equal(a, sep, out=is_sep[:-1])
     seps = np.flatnonzero(is_sep)
-    if len(seps):
-        bounds = np.empty(2 * n, dtype=np.int64)
-        bounds[0::2], bounds[1::2] = lo, hi
-        inside = np.add.reduceat(is_sep, bounds, dtype=np.int64)[0::2]
-        if int(inside.sum()) != len(seps):
-            # Separators outside the list cells too (in an id): keep those inside, by their cell.
-            cell = np.searchsorted(lo, seps, side="right") - 1
-            keep = (cell >= 0) & (seps < hi[np.maximum(cell, 0)])
-            seps = seps[keep]
+    if len(seps) == 0:
+        t_lo, t_hi, rows = lo, hi, filled
     else:
-        inside = np.zeros(n, dtype=np.int64)
-    # Tokens: a cell of s separators holds s + 1, from its start or a separator to a separator or its end.
-    per_cell = inside + 1
-    total = int(per_cell.sum())
-    first = np.cumsum(per_cell) - per_cell
-    last = first + inside
-    t_lo = np.empty(total, dtype=np.int64)
-    t_hi = np.empty(total, dtype=np.int64)
-    if len(seps):
-        follows = np.ones(total, dtype=bool)
-        follows[first] = False
-        t_lo[follows] = seps + 1
-        precedes = np.ones(total, dtype=bool)
-        precedes[last] = False
-        t_hi[precedes] = seps
-    t_lo[first] = lo
-    t_hi[last] = hi
+        t_lo, t_hi, per_cell = _split_cells(is_sep, seps, lo, hi, int(length.max()))
+        rows = np.repeat(filled, per_cell)
+    return _tokens(a, t_lo, t_hi, rows, n)
+
+
+_OTHER_LAYOUT = object()
+
+
+def _id_and_list(a: np.ndarray, cr: bool, delim: int, sep: int, nulls: list[bytes]):
+    """``id<d>A|B|C`` lines (the common label-list layout) from one pass over the structural bytes.
+
+    The line ends, delimiters and separators, in order, must read ``D S* LF`` on every line: then a
+    token runs from each D or S to the next event. Anything else (an empty line, a separator in the
+    id, another field count) is ``_OTHER_LAYOUT``, for the general path to decide."""
+    events = np.flatnonzero((a == _LF) | (a == delim) | (a == sep))
+    if len(a) and a[-1] != _LF:
+        events = np.append(events, len(a))  # the last line's end
+    kind = a[np.minimum(events, len(a) - 1)]
+    if len(events) and events[-1] == len(a):
+        kind[-1] = _LF
+    is_end = kind == _LF
+    ends = np.flatnonzero(is_end)
+    n = len(ends)
+    if n == 0:
+        return _OTHER_LAYOUT
+    # Every line opens with its one delimiter: the first event and each one after a line end is a
+    # delimiter, and there are exactly n delimiters, so none is elsewhere.
+    heads = np.empty(n, dtype=np.int64)
+    heads[0] = 0
+    heads[1:] = ends[:-1] + 1
+    if heads[-1] >= len(events) or not np.all(kind[heads] == delim):
+        return _OTHER_LAYOUT
+    if int(np.count_nonzero(kind == delim)) != n:
+        return _OTHER_LAYOUT
+    lo = events[heads] + 1  # each cell's first byte
+    hi = events[ends]
+    if cr:  # a CR is only ever before a LF (checked): it ends the cell, not part of it
+        hi = hi - ((hi > lo) & (a[hi - 1] == _CR))
+    if _has_null_cell(a, lo, hi - lo, nulls):
+        return None
+    # A token from each delimiter or separator to the next event; its row counts the line ends before.
+    opens = np.flatnonzero(~is_end)
+    t_lo = events.take(opens) + 1
+    t_hi = events.take(opens + 1)
+    rows = np.repeat(np.arange(n), ends - heads)  # a line's events before its end open its tokens
+    return _tokens(a, t_lo, t_hi, rows, n)
+
+
+def _tokens(a: np.ndarray, t_lo: np.ndarray, t_hi: np.ndarray, rows: np.ndarray, n: int) -> _Tokens | None:
+    """Tokens trimmed, blanks dropped, encoded."""
     trimmed = _trim(a, t_lo, t_hi)
     if trimmed is None:
         return None
     t_lo, t_hi = trimmed
-    rows = np.repeat(np.arange(n, dtype=np.int64), per_cell)
-    kept = t_hi > t_lo
-    if not kept.all():
-        t_lo, t_hi, rows = t_lo[kept], t_hi[kept], rows[kept]
+    kept = np.flatnonzero(t_hi > t_lo)  # indices, then take: much faster than three boolean masks
+    if len(kept) < len(t_lo):
+        t_lo, t_hi, rows = t_lo.take(kept), t_hi.take(kept), rows.take(kept)
     encoded = _encode(a, t_lo, t_hi)
     if encoded is None:
         return None
     return _Tokens(rows, *encoded, n)
 
 
-def _has_null_cell(a: np.ndarray, lo: np.ndarray, hi: np.ndarray, nulls: list[bytes]) -> bool:
+def _cells(a: np.ndarray, starts: np.ndarray, cend: np.ndarray, delim: int, num_fields: int,
+           field: int) -> tuple[np.ndarray, np.ndarray] | tuple[None, None]:
+    """Each line's bounds of field ``field``, or (None, None) when a line has another field count.
+
+    The delimiters' positions are sorted and there are n·(num_fields - 1) of them; when each line's
+    block of num_fields - 1 starts and ends inside that line, every line holds exactly its block."""
+    n = len(starts)
+    pos = np.flatnonzero(a == delim)
+    if len(pos) != n * (num_fields - 1):
+        return None, None
+    if num_fields == 1:
+        return starts, cend
+    pos = pos.reshape(n, num_fields - 1)
+    if not (np.all(pos[:, 0] >= starts) and np.all(pos[:, -1] < cend)):
+        return None, None
+    lo = pos[:, field - 1] + 1 if field else starts
+    hi = pos[:, field] if field < num_fields - 1 else cend
+    return lo, hi
+
+
+def _split_cells(is_sep: np.ndarray, seps: np.ndarray, lo: np.ndarray, hi: np.ndarray,
+                 longest: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(token starts, token ends, tokens per cell) of non-blank cells split at the separators."""
+    bounds = np.empty(2 * len(lo), dtype=np.int64)
+    bounds[0::2], bounds[1::2] = lo, hi
+    # Sums over [lo, hi) (the odd segments, between cells, may wrap in a narrow type: not used).
+    kind = np.uint8 if longest < 1 << 8 else np.uint16 if longest < 1 << 16 else np.int64
+    inside = np.add.reduceat(is_sep, bounds, dtype=kind)[0::2]
+    if int(inside.sum(dtype=np.int64)) != len(seps):
+        # Separators outside the list cells too (in an id): keep those inside, by their cell.
+        cell = np.searchsorted(lo, seps, side="right") - 1
+        seps = seps[(cell >= 0) & (seps < hi[np.maximum(cell, 0)])]
+    per_cell = inside.astype(np.int64) + 1
+    first = np.cumsum(per_cell) - per_cell  # each cell's first token
+    last = first + per_cell - 1
+    total = int(last[-1]) + 1
+    t_lo = np.empty(total, dtype=np.int64)
+    t_hi = np.empty(total, dtype=np.int64)
+    # A token starts at its cell's start or after a separator, and ends at a separator or its cell's end.
+    after = np.ones(total, dtype=bool)
+    after[first] = False
+    t_lo[after] = seps + 1
+    t_lo[first] = lo
+    before = np.ones(total, dtype=bool)
+    before[last] = False
+    t_hi[before] = seps
+    t_hi[last] = hi
+    return t_lo, t_hi, per_cell
+
+
+def _has_null_cell(a: np.ndarray, lo: np.ndarray, length: np.ndarray, nulls: list[bytes]) -> bool:
     """Whether a cell equals a null value (Arrow reads it as null: no labels, whatever it splits into)."""
-    length = hi - lo
-    for raw in nulls:
-        size = len(raw)
-        if size == 0:
-            continue  # a blank cell: no labels either way
-        candidates = lo[length == size]
+    sizes = {len(raw) for raw in nulls if raw}
+    if not sizes:
+        return False
+    short = np.flatnonzero((length > 0) & (length <= max(sizes)))
+    for size in sizes:
+        candidates = lo[short[length[short] == size]]
         if len(candidates) == 0:
             continue
         cells = a[candidates[:, None] + np.arange(size)]
-        if (cells == np.frombuffer(raw, dtype=np.uint8)).all(axis=1).any():
-            return True
+        for raw in nulls:
+            if len(raw) == size and (cells == np.frombuffer(raw, dtype=np.uint8)).all(axis=1).any():
+                return True
     return False
 
 
@@ -341,11 +420,15 @@ def _trim(a: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> tuple[np.ndarray, np
     else:
         return None
     for _ in range(16):
-        trail = (hi > lo) & _ASCII_SPACE[a[np.maximum(hi - 1, 0)]]
+        trail = (hi > lo) & _ASCII_SPACE[a[hi - 1]]
         if not trail.any():
             return lo, hi
         hi = hi - trail
     return None
+
+
+#: ``_KEEP[k]``: the low k bytes of a little-endian uint64 word.
+_KEEP = np.array([(1 << (8 * k)) - 1 for k in range(9)], dtype=np.uint64)
 
 
 def _encode(a: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> tuple[np.ndarray, list[bytes]] | None:
@@ -355,11 +438,16 @@ def _encode(a: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> tuple[np.ndarray, 
         return np.zeros(0, np.int32), []
     length = hi - lo
     words = -(-int(length.max()) // 8)
-    width = 8 * words
-    # Each token zero-padded to ``width`` bytes: unambiguous, the chunk holds no NUL byte.
-    gathered = _gather(a, lo, width)
-    gathered *= np.arange(width) < length[:, None]
-    keys = gathered.view(np.uint64)  # [count, words]
+    # Each token as ``words`` uint64 words, the bytes past its end zeroed: unambiguous, since the
+    # chunk holds no NUL byte.
+    keys = np.empty((count, words), dtype=np.uint64)
+    if int(lo[-1]) + 8 * words > len(a):  # a token near the part's end: read past it from zeros
+        a = np.concatenate([a, np.zeros(8 * words, np.uint8)])
+    # Every byte offset as the start of a little-endian uint64 (unaligned): a word per token in one take.
+    unaligned = np.ndarray((len(a) - 7,), dtype="<u8", buffer=a, strides=(1,))
+    for j in range(words):
+        keys[:, j] = unaligned[lo + 8 * j if j else lo]
+        keys[:, j] &= _KEEP[np.clip(length - 8 * j, 0, 8)]
     key = keys[:, 0]
     if words > 1:
         key = key.copy()
@@ -374,21 +462,7 @@ def _encode(a: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> tuple[np.ndarray, 
     firsts = np.flatnonzero(seen)  # each class's first token, in order
     code_of = np.empty(count, dtype=np.int32)
     code_of[firsts] = np.arange(len(firsts), dtype=np.int32)
-    return code_of[rep], [gathered[i, :length[i]].tobytes() for i in firsts]
-
-
-def _gather(a: np.ndarray, lo: np.ndarray, width: int) -> np.ndarray:
-    """``[len(lo), width]`` bytes from each ``lo`` on, zeros past the chunk's end."""
-    if len(a) < width:
-        a = np.concatenate([a, np.zeros(width, np.uint8)])
-    last = len(a) - width
-    out = np.lib.stride_tricks.sliding_window_view(a, width)[np.minimum(lo, last)]
-    tail = np.flatnonzero(lo > last)
-    if len(tail):
-        padded = np.zeros(2 * width, dtype=np.uint8)
-        padded[:width] = a[last:]
-        out[tail] = np.lib.stride_tricks.sliding_window_view(padded, width)[lo[tail] - last]
-    return out
+    return code_of[rep], [a[lo[i]:hi[i]].tobytes() for i in firsts]
 
 
 def _first_of_key(key: np.ndarray) -> np.ndarray:
@@ -400,22 +474,27 @@ def _first_of_key(key: np.ndarray) -> np.ndarray:
     tokens share a bucket and none was resolved before); the rest try again with another hash."""
     count = len(key)
     rep = np.empty(count, dtype=np.int64)
-    todo = np.arange(count, dtype=np.int64)
-    bits = 16
+    todo = None  # all tokens, in the first round
+    k = key
+    bits = 12  # a 32 KiB table stays in cache; labels are few, and collisions only cost a round
     mult = 0x9E3779B97F4A7C15
     for _ in range(64):
-        k = key[todo]
         bucket = ((k * np.uint64(mult)) >> np.uint64(64 - bits)).astype(np.int64)
         table = np.full(1 << bits, count, dtype=np.int64)
-        np.minimum.at(table, bucket, todo)
+        np.minimum.at(table, bucket, np.arange(count) if todo is None else todo)
         winner = table[bucket]
         hit = key[winner] == k
+        if todo is None and hit.all():
+            return winner
+        if todo is None:
+            todo = np.arange(count)
         rep[todo[hit]] = winner[hit]
         todo = todo[~hit]
         if len(todo) == 0:
             return rep
+        k = key[todo]
         mult = (mult * 0xBF58476D1CE4E5B9 + 2) % (1 << 64) | 1
-        bits = min(bits + 2, 22)
+        bits = min(bits + 3, 22)
     raise AssertionError("hash rounds did not converge")  # never: each round resolves a key per bucket
 
 
