@@ -20,10 +20,12 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from concurrent.futures import ThreadPoolExecutor
 
 #: The int8 value ``scan_wide`` puts where a label field is blank (``allow_blank``): the caller applies
 #: its missing-value policy to it. Arrow reads such a field as null.
@@ -83,14 +85,17 @@ class _WidePlan:
     def __init__(self, delim: int, num_fields: int, fields: list[int], uncertain: bool, blank: bool) -> None:
         self.delim, self.num_fields, self.fields = delim, num_fields, fields
         self.uncertain, self.blank = uncertain, blank
-        # The run of fields from the first label field to the line end, when every one is one byte:
-        # "<d>v<d>v...<d>v" before each line end (or "v<d>v...v" as the whole line when it starts at
-        # field 0). Checked against a template with one XOR and one AND over the gathered bytes.
+        # The run of fields from the first label field to the last, when every one is one byte:
+        # "<d>v<d>v...<d>v" before its anchor, the line end or the delimiter after the last label
+        # field ("v<d>v...v" from the line start when it starts at field 0). Checked against a
+        # template with one XOR and one AND over the gathered bytes.
         self.first = first = min(fields)
-        self.run = num_fields - first
+        self.last = last = max(fields)
+        self.trailing = last == num_fields - 1
+        self.run = last - first + 1
         self.width = 2 * self.run if first else 2 * self.run - 1
         labels = set(fields)
-        value_at = {f: 2 * (f - first) + (1 if first else 0) for f in range(first, num_fields)}
+        value_at = {f: 2 * (f - first) + (1 if first else 0) for f in range(first, last + 1)}
         template = np.full(self.width, delim, dtype=np.uint8)
         mask = np.full(self.width, 0xFF, dtype=np.uint8)
         for f, pos in value_at.items():
@@ -112,6 +117,7 @@ class _WidePlan:
         else:
             self.columns = columns
         self.pad = pad
+        self.contiguous = fields == list(range(first, last + 1))
         # A chunk that fails the template can still be read field by field when a label may be "-1" or
         # blank, or when the run holds a wider non-label field.
         self.general_may_help = uncertain or blank or bool(self.others)
@@ -126,29 +132,55 @@ def _wide_part(a: np.ndarray, cr: bool, plan: _WidePlan) -> np.ndarray | None:
     starts, cend = _lines(a, cr)
     if len(starts) == 0:
         return np.empty((0, len(plan.fields)), dtype=np.int8)
-    block = _fixed_run(a, starts, cend, plan)
+    if plan.trailing:
+        block = _fixed_run(a, starts, cend, cend, plan)
+        if block is not None or not plan.general_may_help:
+            return block
+        return _field_by_field(a, starts, cend, plan, _delimiters(a, starts, cend, plan.delim, plan.num_fields))
+    # Fields after the labels: every delimiter's position gives both the field counts and the anchors.
+    pos = _delimiters(a, starts, cend, plan.delim, plan.num_fields)
+    if pos is None:
+        return None
+    block = _fixed_run(a, starts, cend, pos[:, plan.last], plan, counted=True)
     if block is not None or not plan.general_may_help:
         return block
-    if not _field_counts_ok(a, starts, plan.delim, plan.num_fields):
+    return _field_by_field(a, starts, cend, plan, pos)
+
+
+def _delimiters(a: np.ndarray, starts: np.ndarray, cend: np.ndarray, delim: int,
+                num_fields: int) -> np.ndarray | None:
+    """Every delimiter's position as ``[n, num_fields - 1]``, or None when a line has another count.
+
+    The positions are sorted and there are n·(num_fields - 1) of them; when each line's block starts
+    and ends inside that line, every line holds exactly its block (empty lines hold none)."""
+    n = len(starts)
+    pos = np.flatnonzero(a == delim)
+    if len(pos) != n * (num_fields - 1):
         return None
-    return _field_by_field(a, starts, cend, plan)
+    pos = pos.reshape(n, num_fields - 1)
+    if num_fields > 1 and not (np.all(pos[:, 0] >= starts) and np.all(pos[:, -1] < cend)):
+        return None
+    return pos
 
 
-def _fixed_run(a: np.ndarray, starts: np.ndarray, cend: np.ndarray, plan: _WidePlan) -> np.ndarray | None:
-    """The labels when the run from the first label field to the line end is one byte per field."""
+def _fixed_run(a: np.ndarray, starts: np.ndarray, cend: np.ndarray, anchors: np.ndarray, plan: _WidePlan,
+               counted: bool = False) -> np.ndarray | None:
+    """The labels when the run from the first to the last label field is one byte per field, the run
+    ending at ``anchors`` (each line's content end, or the delimiter after its last label field).
+    ``counted``: every line's field count is known to be right."""
     width = plan.width
-    if plan.first == 0 and not np.all(cend - starts == width):
+    if plan.first == 0 and not np.all(anchors - starts == width):
         return None
-    if cend[0] >= plan.span:
+    if anchors[0] >= plan.span:
         # Each line's run and the bytes before it up to whole words: one contiguous copy per line.
-        block = np.lib.stride_tricks.sliding_window_view(a, plan.span)[cend - plan.span]
+        block = np.lib.stride_tricks.sliding_window_view(a, plan.span)[anchors - plan.span]
         words = block.view(np.uint64)
         words ^= plan.template8
         if (words & plan.mask8).any():
             return None
         shift = plan.pad
-    elif cend[0] >= width:
-        block = np.lib.stride_tricks.sliding_window_view(a, width)[cend - width]
+    elif anchors[0] >= width:
+        block = np.lib.stride_tricks.sliding_window_view(a, width)[anchors - width]
         block ^= plan.template
         if (block & plan.mask).any():
             return None
@@ -164,22 +196,52 @@ def _fixed_run(a: np.ndarray, starts: np.ndarray, cend: np.ndarray, plan: _WideP
     # The run holds exactly its own delimiters and no line end, so each line is what comes before it
     # (first - 1 delimiters wanted) and the run. One id column before the labels (the common layout)
     # needs no per-line count: no delimiter at all outside the runs.
-    if plan.first == 1:
+    if counted or plan.first == 0:
+        pass
+    elif plan.first == 1:
         if np.count_nonzero(a == plan.delim) != len(starts) * plan.run:
             return None
-    elif plan.first > 1 and not _field_counts_ok(a, starts, plan.delim, plan.num_fields):
+    elif not _field_counts_ok(a, starts, plan.delim, plan.num_fields):
         return None
     return block.view(np.int8)[:, plan.shifted(shift)]
 
 
-def _field_by_field(a: np.ndarray, starts: np.ndarray, cend: np.ndarray, plan: _WidePlan) -> np.ndarray | None:
-    """The labels from every field's bounds: slower (every delimiter's position), any field layout."""
-    n, nf = len(starts), plan.num_fields
-    # Every line holds exactly nf - 1 delimiters (checked), and skipped empty lines hold none.
-    pos = np.flatnonzero(a == plan.delim).reshape(n, nf - 1)
+def _field_by_field(a: np.ndarray, starts: np.ndarray, cend: np.ndarray, plan: _WidePlan,
+                    pos: np.ndarray | None) -> np.ndarray | None:
+    """The labels from every field's bounds (``pos``: every delimiter's position, per line): slower,
+    any field layout and the multi-byte values "-1" and blank."""
+    if pos is None:
+        return None
+    n, nf, k = len(starts), plan.num_fields, len(plan.fields)
+    if plan.contiguous and plan.first > 0:
+        # Each label field read from the bytes before its end (the delimiter after it or the line's
+        # end): "<d>0" "<d>1" "<d>-1" or a blank "<d>" before the end. Three plain gathers (a window
+        # view gathered as [n, k, 3] costs four times more).
+        first, last = plan.first, plan.last
+        inner = min(last, nf - 2) + 1  # the label fields that end at a delimiter
+        back = np.empty((n, k), dtype=np.int64)
+        np.subtract(pos[:, first:inner], 3, out=back[:, :inner - first])
+        if last == nf - 1:
+            back[:, -1] = cend - 3
+        # Indices before the part's start (a first line ",1,..." or ",,...") wrap to its end; the
+        # bytes read there never decide: the field's own last byte already rules those cases.
+        final = a[back + 2]
+        second = a[back + 1]
+        digit = final - np.uint8(_ZERO)
+        one = (second == plan.delim) & (digit <= 1)
+        ok, out = one, digit * one
+        if plan.uncertain:
+            minus = (final == _ONE) & (second == _MINUS) & (a[back] == plan.delim)
+            ok = ok | minus
+            out += minus * np.uint8(255)  # -1 as int8
+        if plan.blank:
+            blank = final == plan.delim
+            ok = ok | blank
+            out += blank * np.uint8(128)  # BLANK as int8
+        return out.view(np.int8) if ok.all() else None
     fields = np.asarray(plan.fields)
-    left = np.empty((n, len(fields)), dtype=np.int64)  # each field's first byte
-    right = np.empty((n, len(fields)), dtype=np.int64)  # one past its last byte
+    left = np.empty((n, k), dtype=np.int64)  # each field's first byte
+    right = np.empty((n, k), dtype=np.int64)  # one past its last byte
     inner = fields > 0
     left[:, inner] = pos[:, fields[inner] - 1] + 1
     left[:, ~inner] = starts[:, None]
@@ -188,19 +250,18 @@ def _field_by_field(a: np.ndarray, starts: np.ndarray, cend: np.ndarray, plan: _
     right[:, ~inner] = cend[:, None]
     width = right - left
     top = len(a) - 1
-    first = a[np.minimum(left, top)]
-    second = a[np.minimum(left + 1, top)]
-    one = width == 1
-    ok = one & ((first == _ZERO) | (first == _ONE))
-    out = (first - _ZERO).view(np.int8)
+    first_byte = a[np.minimum(left, top)]
+    second_byte = a[np.minimum(left + 1, top)]
+    out = (first_byte - _ZERO).view(np.int8)
+    ok = (width == 1) & (out.view(np.uint8) <= 1)
     if plan.uncertain:
-        minus = (width == 2) & (first == _MINUS) & (second == _ONE)
+        minus = (width == 2) & (first_byte == _MINUS) & (second_byte == _ONE)
         ok |= minus
-        out[minus] = -1
+        out = np.where(minus, np.int8(-1), out)
     if plan.blank:
         blank = width == 0
         ok |= blank
-        out[blank] = BLANK
+        out = np.where(blank, np.int8(BLANK), out)
     return out if ok.all() else None
 
 
@@ -343,18 +404,9 @@ def _tokens(a: np.ndarray, t_lo: np.ndarray, t_hi: np.ndarray, rows: np.ndarray,
 
 def _cells(a: np.ndarray, starts: np.ndarray, cend: np.ndarray, delim: int, num_fields: int,
            field: int) -> tuple[np.ndarray, np.ndarray] | tuple[None, None]:
-    """Each line's bounds of field ``field``, or (None, None) when a line has another field count.
-
-    The delimiters' positions are sorted and there are n·(num_fields - 1) of them; when each line's
-    block of num_fields - 1 starts and ends inside that line, every line holds exactly its block."""
-    n = len(starts)
-    pos = np.flatnonzero(a == delim)
-    if len(pos) != n * (num_fields - 1):
-        return None, None
-    if num_fields == 1:
-        return starts, cend
-    pos = pos.reshape(n, num_fields - 1)
-    if not (np.all(pos[:, 0] >= starts) and np.all(pos[:, -1] < cend)):
+    """Each line's bounds of field ``field``, or (None, None) when a line has another field count."""
+    pos = _delimiters(a, starts, cend, delim, num_fields)
+    if pos is None:
         return None, None
     lo = pos[:, field - 1] + 1 if field else starts
     hi = pos[:, field] if field < num_fields - 1 else cend
@@ -598,14 +650,22 @@ def _field_counts_ok(a: np.ndarray, starts: np.ndarray, delim: int, num_fields: 
 
 
 _POOL: ThreadPoolExecutor | None = None
+_POOL_SIZE = 0
 _POOL_LOCK = threading.Lock()
 
 
 def _pool(workers: int) -> ThreadPoolExecutor:
-    global _POOL
+    """One pool for the process, grown when more threads are asked for (its threads idle between
+    chunks; starting threads per chunk would cost more than a part's scan)."""
+    global _POOL, _POOL_SIZE
+    from concurrent.futures import ThreadPoolExecutor
+
     with _POOL_LOCK:
-        if _POOL is None or _POOL._max_workers < workers:
+        if _POOL is None or workers > _POOL_SIZE:
+            # The old pool is not shut down: another thread may be submitting to it; once unused, its
+            # idle threads end with it.
             _POOL = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="bceweights-scan")
+            _POOL_SIZE = workers
         return _POOL
 
 

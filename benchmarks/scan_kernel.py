@@ -9,7 +9,8 @@ only parsing is timed: ``scan_wide`` with 1 and 2 threads against ``pyarrow.csv.
 table reader's options (label columns parsed as int8, 1 MiB blocks on all cores). Label lists:
 ``scan_lists`` against the reader's Arrow path (``read_csv`` of the column, ``split_pattern``,
 ``utf8_trim_whitespace``, blanks dropped, ``dictionary_encode``). Each pass also sums the labels per
-class, and the sums are checked against the generator's truth. Medians of ``--repeat`` passes.
+class, and the sums are checked against the generator's truth; one more pass feeds the kernel's blocks
+to ``Counts.update`` with co-occurrence on, as the reader would. Medians of ``--repeat`` passes.
 """
 
 from __future__ import annotations
@@ -22,7 +23,11 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
+# As the CLI does (cli.main): OpenBLAS's spinning threads would starve the scan's threads between the
+# small co-occurrence products.
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
+import numpy as np  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
@@ -58,6 +63,7 @@ def wide(path: Path, truth: dict | None, repeat: int) -> None:
     import pyarrow as pa
     import pyarrow.csv as pacsv
 
+    from bceweights.counts import Counts
     from bceweights.fastscan import scan_wide
 
     header, parts = chunks(path)
@@ -66,17 +72,21 @@ def wide(path: Path, truth: dict | None, repeat: int) -> None:
     size = sum(map(len, parts))
     print(f"wide CSV {path.name}: {size / 1e6:.0f} MB in {len(parts)} chunks, {len(labels)} label columns")
 
-    def kernel(threads: int):
+    def kernel(threads: int, counted: bool = False):
         def run(parts):
             pos = np.zeros(len(labels), np.int64)
             rows = 0
+            counts = Counts(names[1:]).track_cooccurrence()
             for text in parts:
                 block = scan_wide(text, delimiter=b",", num_fields=len(names), label_fields=labels,
                                   threads=threads)
                 assert block is not None, "the kernel fell back on a generated chunk"
-                pos += block.sum(axis=0, dtype=np.int64)
+                if counted:  # what the reader then does with it: counts and co-occurrence
+                    counts.update(block.view(np.uint8))
+                else:
+                    pos += block.sum(axis=0, dtype=np.int64)
                 rows += len(block)
-            return pos, rows
+            return (counts.pos.astype(np.int64) if counted else pos), rows
         return run
 
     def arrow(parts):
@@ -98,7 +108,8 @@ def wide(path: Path, truth: dict | None, repeat: int) -> None:
 
     results = {}
     for name, func in (("scan_wide, 1 thread", kernel(1)), ("scan_wide, 2 threads", kernel(2)),
-                       ("pyarrow read_csv (int8 label columns)", arrow)):
+                       ("pyarrow read_csv (int8 label columns)", arrow),
+                       ("scan_wide, 2 threads + Counts.update", kernel(2, counted=True))):
         seconds, (pos, rows) = timed(func, parts, repeat)
         ok = "-" if truth is None else "ok" if (pos.tolist() == truth["pos"] and rows == truth["rows"]) else "WRONG"
         results[name] = seconds
@@ -106,6 +117,54 @@ def wide(path: Path, truth: dict | None, repeat: int) -> None:
     base = results["pyarrow read_csv (int8 label columns)"]
     print(f"  speed-up over Arrow: 1 thread {base / results['scan_wide, 1 thread']:.1f}x, "
           f"2 threads {base / results['scan_wide, 2 threads']:.1f}x")
+    wide_variants(names, parts[:8], repeat)
+
+
+def wide_variants(names: list[str], parts: list[bytes], repeat: int) -> None:
+    """The first chunks changed so that the fixed-width run before the line end does not hold: -1 and
+    blank labels (CheXpert-like: read field by field), a text column after the labels (the run is
+    anchored at the delimiter after it)."""
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+
+    from bceweights.fastscan import scan_wide
+
+    labels = list(range(1, len(names)))
+    variants = {
+        "some -1 and blanks": ([p.replace(b",0,0,0,", b",-1,,0,", 2000) for p in parts], names, True),
+        "-1 and blanks on every line": ([p.replace(b",0,0,0,", b",-1,,0,") for p in parts], names, True),
+        "a text column after the labels": ([p.replace(b"\n", b",train\n") for p in parts], names + ["split"],
+                                           False),
+    }
+    for title, (texts, columns, policy) in variants.items():
+        size = sum(map(len, texts))
+
+        def kernel(texts, columns=columns, policy=policy):
+            pos = np.zeros(len(labels), np.int64)
+            for text in texts:
+                block = scan_wide(text, delimiter=b",", num_fields=len(columns), label_fields=labels,
+                                  allow_uncertain=policy, allow_blank=policy)
+                assert block is not None, "the kernel fell back on a variant chunk"
+                pos += (block == 1).sum(axis=0)
+            return pos
+
+        def arrow(texts, columns=columns):
+            read = pacsv.ReadOptions(block_size=1 << 20, column_names=columns)
+            convert = pacsv.ConvertOptions(include_columns=columns[1:len(names)],
+                                           column_types={c: pa.int8() for c in columns[1:len(names)]},
+                                           null_values=NULL_VALUES, strings_can_be_null=True)
+            pos = np.zeros(len(labels), np.int64)
+            for text in texts:
+                table = pacsv.read_csv(pa.py_buffer(text), read_options=read, convert_options=convert)
+                pos += [int((table.column(c).to_numpy(zero_copy_only=False) == 1).sum())
+                        for c in columns[1:len(names)]]
+            return pos
+
+        k_seconds, k_pos = timed(kernel, texts, repeat)
+        a_seconds, a_pos = timed(arrow, texts, repeat)
+        ok = "ok" if k_pos.tolist() == a_pos.tolist() else "DIFFER"
+        print(f"  {title} ({size / 1e6:.0f} MB): scan_wide {size / 2**20 / k_seconds:.0f} MB/s, "
+              f"Arrow {size / 2**20 / a_seconds:.0f} MB/s ({a_seconds / k_seconds:.1f}x), same positives: {ok}")
 
 
 def lists(path: Path, truth: dict | None, repeat: int) -> None:
@@ -121,9 +180,9 @@ def lists(path: Path, truth: dict | None, repeat: int) -> None:
     print(f"label-list CSV {path.name}: {size / 1e6:.0f} MB in {len(parts)} chunks")
 
     def tally(pos: dict, rows: np.ndarray, codes: np.ndarray, classes: list[str]) -> None:
-        # A label repeated in a row counts once, as in the reader's indicator blocks.
-        pairs = np.unique(rows * len(classes) + codes)
-        for code, count in enumerate(np.bincount(pairs % len(classes), minlength=len(classes))):
+        # The generator never repeats a label in a row, so labels per class are the positives (the
+        # truth check would catch it otherwise); the reader's de-duplication is not timed here.
+        for code, count in enumerate(np.bincount(codes, minlength=len(classes))):
             pos[classes[code]] = pos.get(classes[code], 0) + int(count)
 
     def kernel(threads: int):

@@ -104,7 +104,7 @@ def check_lists(data: bytes, delimiter: str, num_fields: int, field: int, separa
 
 # ----------------------------------------------------------------------------------- generated tables
 
-ODD_CELLS = ["2", "1.0", " 1", "0 ", "NA", "nan", "+1", "01", '"1"', "-0", "x", "1\r", "0\r0"]
+ODD_CELLS = ["2", "1.0", " 1", "0 ", " ", "NA", "nan", "+1", "01", '"1"', "-0", "x", "1\r", "0\r0", "--1", "0-1"]
 ID_ALPHABET = "abcXYZ0189_./-é "
 ODD_BYTES = '"\r,\t;| '
 
@@ -207,14 +207,30 @@ def wide(data: bytes, fields=(1, 2), num_fields=3, **kw):
     (b"a,1,0\nb,--,1\n", "two dashes"),
     (b"a,1,0\nb,-,1\n", "a dash"),
     (b"a,1,0\nb,1-,1\n", "a trailing dash"),
+    (b"a,1,0\nb,--1,1\n", "-1 after a dash"),
+    (b"a,1,0\nb,0-1,1\n", "-1 after a digit"),
+    (b"a,1,0\nb,1,+-1\n", "-1 after a plus, last field"),
+    (b"a,1,0\nb, ,1\n", "a space"),
+    (b"a,1,0\nb,1, \n", "a space, last field"),
+    (b",1,0\n,0,\n,-1,x\n", "empty ids: fine, but the value 'x'"),
     (b"1,0\n", "a first line shorter than its fields"),
     (b"a,b,1\n", "a label field that is text"),
 ])
 def test_scan_wide_falls_back(data, why):
     assert wide(data) is None, why
     assert wide(data, threads=2) is None, why
-    if b"-1" not in data and b",," not in data:
+    if "without allow" not in why:
         assert wide(data, allow_uncertain=True, allow_blank=True) is None, why
+
+
+@pytest.mark.parametrize("fields", [(1, 2), (1,), (2,), (0, 1), (1, 3)])
+def test_scan_wide_falls_back_on_ragged_rows_that_balance(fields):
+    """One row a field short and one a field long: the chunk's delimiter count is right, the rows not."""
+    data = b"a,1,0,x\nb,1,0,x,y\nc,1,0\nd,0,1,z\n"
+    assert isinstance(arrow_wide(data, ",", 4, list(fields)), Exception)
+    assert wide(data, fields=fields, num_fields=4) is None
+    assert wide(data, fields=fields, num_fields=4, allow_uncertain=True, allow_blank=True) is None
+    assert lists(data, num_fields=4, field=fields[-1]) is None
 
 
 def test_scan_wide_falls_back_on_unsupported_delimiters():
@@ -226,6 +242,9 @@ def test_scan_wide_reads_uncertain_and_blank():
     data = b"a,-1,1\nbb,,0\r\nccc,1,\n\n"
     block = check_wide(data, ",", 3, [1, 2], uncertain=True, blank=True)
     assert block.tolist() == [[-1, 1], [BLANK, 0], [1, BLANK]]
+    # Empty ids on the first lines: the field-by-field read looks before the chunk's first byte.
+    block = check_wide(b",,1\n,1,\n,-1,-1\n", ",", 3, [1, 2], uncertain=True, blank=True)
+    assert block.tolist() == [[BLANK, 1], [1, BLANK], [-1, -1]]
     assert wide(data, allow_uncertain=True) is None  # blanks not allowed
     assert wide(data, allow_blank=True) is None  # -1 not allowed
 
