@@ -304,6 +304,10 @@ def scan_lists(data, *, delimiter: bytes, num_fields: int, list_field: int, sepa
     return _merge_lists(parts)
 
 
+#: ``_id_and_list``'s answer for chunks of another layout (None would mean "leave it to Arrow").
+_OTHER_LAYOUT = object()
+
+
 class _Tokens(NamedTuple):
     rows: np.ndarray
     codes: np.ndarray
@@ -344,9 +348,6 @@ def _list_part(a: np.ndarray, cr: bool, delim: int, sep: int, num_fields: int, f
     return _tokens(a, t_lo, t_hi, rows, n)
 
 
-_OTHER_LAYOUT = object()
-
-
 def _id_and_list(a: np.ndarray, cr: bool, delim: int, sep: int, nulls: list[bytes]):
     """``id<d>A|B|C`` lines (the common label-list layout) from one pass over the structural bytes.
 
@@ -369,7 +370,7 @@ def _id_and_list(a: np.ndarray, cr: bool, delim: int, sep: int, nulls: list[byte
     heads = np.empty(n, dtype=np.int64)
     heads[0] = 0
     heads[1:] = ends[:-1] + 1
-    if heads[-1] >= len(events) or not np.all(kind[heads] == delim):
+    if not np.all(kind[heads] == delim):
         return _OTHER_LAYOUT
     if int(np.count_nonzero(kind == delim)) != n:
         return _OTHER_LAYOUT

@@ -36,9 +36,9 @@ import gen  # noqa: E402
 PEERS = [sys.executable, str(HERE / "peers.py")]
 BCEWEIGHTS = [sys.executable, "-m", "bceweights"]
 GROUPS = ("csv", "lists", "npy", "masks", "help")
-#: Peers from the ``bench`` extra, skipped (with a note) when their package is missing.
+#: Peers whose package may be missing (the ``bench`` extra; scikit-learn), skipped with a note.
 OPTIONAL_PEERS = {"polars_sum": "polars", "duckdb_sum": "duckdb", "polars_lists": "polars",
-                  "duckdb_lists": "duckdb"}
+                  "duckdb_lists": "duckdb", "sklearn_weights": "sklearn"}
 
 
 @dataclass
@@ -187,7 +187,7 @@ class Bench:
                             ("polars_sum", "polars scan_csv + sum (streaming)"),
                             ("duckdb_sum", "DuckDB read_csv_auto + sum")):
             if peer in OPTIONAL_PEERS and not _importable(OPTIONAL_PEERS[peer]):
-                print(f"  ({title}: {OPTIONAL_PEERS[peer]} is not installed; pip install .[bench])")
+                print(f"  ({title}: {OPTIONAL_PEERS[peer]} is not installed)")
                 continue
             self.case(group, title, [*PEERS, peer, str(path), str(self.out(peer))], self.out(peer), truth)
         path.unlink()
@@ -204,7 +204,7 @@ class Bench:
                             ("polars_lists", "polars str.split + explode + count (streaming)"),
                             ("duckdb_lists", "DuckDB string_split + unnest + count")):
             if peer in OPTIONAL_PEERS and not _importable(OPTIONAL_PEERS[peer]):
-                print(f"  ({title}: {OPTIONAL_PEERS[peer]} is not installed; pip install .[bench])")
+                print(f"  ({title}: {OPTIONAL_PEERS[peer]} is not installed)")
                 continue
             self.case(group, title, [*PEERS, peer, str(path), str(self.out(peer))], self.out(peer), truth,
                       by_name=True)
