@@ -234,6 +234,72 @@ def lists(path: Path, truth: dict | None, repeat: int) -> None:
           f"2 threads {base / results['scan_lists, 2 threads']:.1f}x")
 
 
+def prototype(path: Path, out: Path) -> None:
+    """A whole process as the reader could run with the kernel: read 4 MiB chunks of whole lines,
+    ``scan_wide`` on 2 threads, ``Counts`` with co-occurrence, then import torch and save the counts.
+    Not the reader (no fallback, no policies): a projection of what the integration can reach."""
+    from bceweights.counts import Counts
+    from bceweights.fastscan import scan_wide
+
+    started = time.perf_counter()
+    with open(path, "rb") as fh:
+        names = fh.readline().decode().strip().split(",")
+        counts = Counts(names[1:]).track_cooccurrence()
+        labels = list(range(1, len(names)))
+
+        def count(text: bytes) -> None:
+            block = scan_wide(text, delimiter=b",", num_fields=len(names), label_fields=labels, threads=2)
+            if block is None:
+                raise SystemExit("the kernel fell back: the prototype has no Arrow path")
+            counts.update(block.view(np.uint8))
+
+        rest = b""
+        while data := fh.read(CHUNK):
+            data = rest + data if rest else data
+            cut = data.rfind(b"\n") + 1
+            rest = data[cut:]
+            if cut:
+                count(data[:cut])
+        if rest:
+            count(rest)
+    scanned = time.perf_counter() - started
+    import torch
+
+    torch.save({"pos_count": torch.tensor(counts.pos), "neg_count": torch.tensor(counts.neg),
+                "meta": {"seconds": scanned}}, out)
+
+
+def processes(path: Path, truth: dict, repeat: int) -> None:
+    """The prototype against polars and DuckDB as whole processes, alternating, medians."""
+    import subprocess
+
+    peers = HERE / "peers.py"
+    runs = {"kernel prototype (scan_wide, 2 threads)": [sys.executable, __file__, "--prototype", str(path)],
+            "bceweights compute (today's Arrow reader)": [sys.executable, "-m", "bceweights", "compute",
+                                                          str(path), "-q", "-o"],
+            "polars scan_csv + sum (streaming)": [sys.executable, str(peers), "polars_sum", str(path)],
+            "DuckDB read_csv_auto + sum": [sys.executable, str(peers), "duckdb_sum", str(path)]}
+    times: dict[str, list[float]] = {name: [] for name in runs}
+    with tempfile.TemporaryDirectory(prefix="bceweights-proto-") as tmp:
+        for _ in range(repeat):
+            for name, cmd in runs.items():
+                out = Path(tmp) / "out.pt"
+                began = time.perf_counter()
+                subprocess.run([*cmd, str(out)], check=True, stdout=subprocess.DEVNULL)
+                times[name].append(time.perf_counter() - began)
+                import torch
+
+                pos = torch.load(out, weights_only=True)["pos_count"].numpy()
+                assert pos.tolist() == truth["pos"], f"{name}: counts differ from the truth"
+    base = statistics.median(times["kernel prototype (scan_wide, 2 threads)"])
+    print(f"whole processes on {path.name} (import torch + save included), medians of {repeat}, alternating; "
+          f"load average {os.getloadavg()[0]:.1f}:")
+    for name, values in times.items():
+        median = statistics.median(values)
+        print(f"  {name:42s} {median:6.2f} s  ({median / base:.2f}x the prototype; runs "
+              f"{', '.join(f'{v:.2f}' for v in values)})")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=4_000_000, help="rows of the generated wide CSV")
@@ -241,7 +307,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--wide", type=Path, default=None, help="an existing wide CSV instead")
     parser.add_argument("--workdir", default=None)
+    parser.add_argument("--processes", action="store_true",
+                        help="also time the kernel prototype against polars and DuckDB as whole processes")
+    parser.add_argument("--prototype", nargs=2, type=Path, metavar=("CSV", "OUT"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.prototype:
+        prototype(*args.prototype)
+        return 0
     print(f"{os.cpu_count()} cores, load average {os.getloadavg()[0]:.2f}; medians of {args.repeat}")
     with tempfile.TemporaryDirectory(prefix="bceweights-kernel-", dir=args.workdir) as tmp:
         if args.wide:
@@ -250,6 +322,8 @@ def main(argv: list[str] | None = None) -> int:
             path = Path(tmp) / f"wide_{args.rows}.csv"
             truth = gen.wide_csv(path, args.rows)
             wide(path, truth, args.repeat)
+            if args.processes:
+                processes(path, truth, args.repeat)
             path.unlink()
         if args.list_rows:
             path = Path(tmp) / f"lists_{args.list_rows}.csv"
