@@ -89,6 +89,54 @@ def pandas_lists(path: str, out: str, **_) -> None:
     _save(out, pos, len(df) - pos, names=np.array([int(n.split("_")[1]) for n in counts.index]))
 
 
+def polars_sum(path: str, out: str, **_) -> None:
+    """polars ``scan_csv(...).sum()`` on the streaming engine (label columns and the row count)."""
+    import polars as pl
+
+    columns = _label_columns(path)
+    sums = pl.scan_csv(path).select(pl.len().alias("__rows"), *[pl.col(c).sum() for c in columns])
+    row = sums.collect(engine="streaming").row(0)
+    pos = np.asarray(row[1:], dtype=np.float64)
+    _save(out, pos, row[0] - pos)
+
+
+def duckdb_sum(path: str, out: str, **_) -> None:
+    """DuckDB ``read_csv_auto`` + ``sum`` per label column."""
+    import duckdb
+
+    columns = _label_columns(path)
+    sums = ", ".join(f'sum("{c}")' for c in columns)
+    row = duckdb.connect().execute(f"SELECT count(*), {sums} FROM read_csv_auto('{path}')").fetchall()[0]
+    pos = np.asarray(row[1:], dtype=np.float64)
+    _save(out, pos, row[0] - pos)
+
+
+def polars_lists(path: str, out: str, **_) -> None:
+    """polars: split, a label once per row (``list.unique``), explode, count per label."""
+    import polars as pl
+
+    frame = pl.scan_csv(path, schema_overrides={"labels": pl.String})
+    label = pl.col("labels").str.split("|").list.unique().explode()
+    counts = (frame.select(label).filter(pl.col("labels").is_not_null() & (pl.col("labels") != ""))
+              .group_by("labels").len().sort("labels").collect(engine="streaming"))
+    rows = frame.select(pl.len()).collect(engine="streaming").item()
+    pos = counts["len"].to_numpy()
+    _save(out, pos, rows - pos, names=np.array([int(n.split("_")[1]) for n in counts["labels"]]))
+
+
+def duckdb_lists(path: str, out: str, **_) -> None:
+    """DuckDB: ``string_split``, a label once per row (``list_distinct``), ``unnest``, count per label."""
+    import duckdb
+
+    source = f"read_csv_auto('{path}', types={{'labels': 'VARCHAR'}})"
+    con = duckdb.connect()
+    counts = con.execute(f"SELECT label, count(*) FROM (SELECT unnest(list_distinct(string_split(labels, '|'))) "
+                        f"AS label FROM {source}) WHERE label <> '' GROUP BY label ORDER BY label").fetchall()
+    rows = con.execute(f"SELECT count(*) FROM {source}").fetchall()[0][0]
+    pos = np.array([c for _, c in counts], dtype=np.float64)
+    _save(out, pos, rows - pos, names=np.array([int(n.split("_")[1]) for n, _ in counts]))
+
+
 def numpy_npy(path: str, out: str, **_) -> None:
     """``np.load`` (the whole array in memory) + ``sum(axis=0)``."""
     y = np.load(path)
@@ -159,6 +207,7 @@ def monai_hist(folder: str, out: str, procs: int = 2, num_classes: int = 6, **_)
 
 
 PEERS = {f.__name__: f for f in (pandas_sum, sklearn_weights, arrow_floor, arrow_plain, pandas_lists,
+                                   polars_sum, duckdb_sum, polars_lists, duckdb_lists,
                                    numpy_npy, numpy_mmap, pillow_decode, pillow_hist, monai_hist)}
 
 

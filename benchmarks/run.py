@@ -36,6 +36,9 @@ import gen  # noqa: E402
 PEERS = [sys.executable, str(HERE / "peers.py")]
 BCEWEIGHTS = [sys.executable, "-m", "bceweights"]
 GROUPS = ("csv", "lists", "npy", "masks", "help")
+#: Peers whose package may be missing (the ``bench`` extra; scikit-learn), skipped with a note.
+OPTIONAL_PEERS = {"polars_sum": "polars", "duckdb_sum": "duckdb", "polars_lists": "polars",
+                  "duckdb_lists": "duckdb", "sklearn_weights": "sklearn"}
 
 
 @dataclass
@@ -180,7 +183,12 @@ class Bench:
         for peer, title in (("arrow_floor", "floor: pyarrow read_csv (int8, label cols) + sums"),
                             ("arrow_plain", "pyarrow read_csv(path) + sums"),
                             ("pandas_sum", "pandas read_csv + sum"),
-                            ("sklearn_weights", "scikit-learn compute_class_weight per column")):
+                            ("sklearn_weights", "scikit-learn compute_class_weight per column"),
+                            ("polars_sum", "polars scan_csv + sum (streaming)"),
+                            ("duckdb_sum", "DuckDB read_csv_auto + sum")):
+            if peer in OPTIONAL_PEERS and not _importable(OPTIONAL_PEERS[peer]):
+                print(f"  ({title}: {OPTIONAL_PEERS[peer]} is not installed)")
+                continue
             self.case(group, title, [*PEERS, peer, str(path), str(self.out(peer))], self.out(peer), truth)
         path.unlink()
 
@@ -192,8 +200,14 @@ class Bench:
         self.case(group, "bceweights compute --list-column", [*BCEWEIGHTS, "compute", str(path), "-q",
                   "--list-column", "labels", "-o", str(self.out("bwl"))], self.out("bwl"), truth,
                   by_name=True, size=path.stat().st_size)
-        self.case(group, "pandas str.split + counting", [*PEERS, "pandas_lists", str(path),
-                  str(self.out("pdl"))], self.out("pdl"), truth, by_name=True)
+        for peer, title in (("pandas_lists", "pandas str.split + counting"),
+                            ("polars_lists", "polars str.split + explode + count (streaming)"),
+                            ("duckdb_lists", "DuckDB string_split + unnest + count")):
+            if peer in OPTIONAL_PEERS and not _importable(OPTIONAL_PEERS[peer]):
+                print(f"  ({title}: {OPTIONAL_PEERS[peer]} is not installed)")
+                continue
+            self.case(group, title, [*PEERS, peer, str(path), str(self.out(peer))], self.out(peer), truth,
+                      by_name=True)
         path.unlink()
 
     def npy(self, nbytes: int) -> None:
@@ -280,7 +294,8 @@ def versions() -> str:
     import importlib.metadata as md
 
     parts = []
-    for name in ("bceweights", "numpy", "pyarrow", "pandas", "scikit-learn", "torch", "pillow", "monai"):
+    for name in ("bceweights", "numpy", "pyarrow", "pandas", "scikit-learn", "torch", "pillow", "monai", "polars",
+                 "duckdb"):
         with contextlib.suppress(md.PackageNotFoundError):
             parts.append(f"{name} {md.version(name)}")
     return ", ".join(parts)
