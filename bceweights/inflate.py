@@ -11,14 +11,13 @@ Backends, fastest first on the machine this was measured on (2-core AMD EPYC, 20
 0.114 s, the standard ``zlib`` 0.420 s. Install one with ``pip install "bceweights[fast-gzip]"``.
 
     >>> import gzip, tempfile, os
-    >>> path = os.path.join(tempfile.mkdtemp(), "x.gz")
-    >>> with open(path, "wb") as fh:
-    ...     _ = fh.write(gzip.compress(b"abc") + gzip.compress(b"def"))
-    >>> b"".join(iter_decompressed(path))
-    b'abcdef'
-    >>> with open_gzip(path) as fh:
-    ...     fh.read()
-    b'abcdef'
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     path = os.path.join(tmp, "x.gz")
+    ...     with open(path, "wb") as fh:
+    ...         _ = fh.write(gzip.compress(b"abc") + gzip.compress(b"def"))  # two members
+    ...     with open_gzip(path) as fh:
+    ...         (b"".join(iter_decompressed(path)), fh.read())
+    (b'abcdef', b'abcdef')
 """
 
 from __future__ import annotations
@@ -115,15 +114,18 @@ def iter_decompressed(path: str | os.PathLike, *, chunk_size: int = CHUNK_SIZE,
     if chunk_size <= 0:
         raise ValueError("chunk_size must be positive")
     mod = _import(backend or _choose())
-    errors = (mod.error,)
     try:
-        fh = open(path, "rb")
+        yield from _inflate(path, mod, chunk_size)
     except OSError as exc:
         raise InputError(f"{path}: cannot read the file ({exc.strerror or exc})") from exc
-    with fh:
+
+
+def _inflate(path, mod, chunk_size: int) -> Iterator[bytes]:
+    errors = (mod.error,)
+    with open(path, "rb") as fh:
         pending = fh.read(READ_SIZE)
         if pending[:2] != _GZIP_MAGIC:
-            if len(pending) < 2 and (not pending or pending == _GZIP_MAGIC[:1]):
+            if pending in (b"", _GZIP_MAGIC[:1]):
                 raise _truncated(path)
             raise InputError(f"{path}: not a gzip file (it does not start with the gzip magic bytes)")
         inflater = mod.decompressobj(31)
