@@ -115,7 +115,7 @@ class VolumeHistogram:
 # ------------------------------------------------------------------------------------------- header
 
 
-def _read_prefix(path: str, size: int) -> tuple[bytes, bool]:
+def _read_prefix(path: str, size: int, backend: str | None) -> tuple[bytes, bool]:
     """The first ``size`` bytes of the (decompressed) file, and whether it is gzip."""
     try:
         gz = inflate.is_gzip(path)
@@ -125,7 +125,7 @@ def _read_prefix(path: str, size: int) -> tuple[bytes, bool]:
     except OSError as exc:
         raise InputError(f"{path}: cannot read the file ({exc.strerror or exc})") from exc
     head = bytearray()
-    chunks = inflate.iter_decompressed(path, chunk_size=max(size, 4096))
+    chunks = inflate.iter_decompressed(path, chunk_size=max(size, 4096), backend=backend)
     try:
         for chunk in chunks:
             head += chunk
@@ -204,14 +204,15 @@ def _parse_header(path: str, head: bytes, compressed: bool) -> NiftiHeader:
     return NiftiHeader(os.fspath(path), version, shape, dtype, offset, slope, inter, compressed)
 
 
-def read_header(path: str | os.PathLike) -> NiftiHeader:
+def read_header(path: str | os.PathLike, *, backend: str | None = None) -> NiftiHeader:
     """The header of a ``.nii`` or ``.nii.gz`` file (gzip detected by content, not name).
 
     Only the start of a gzip file is inflated, so this checks neither the data's length nor the gzip
-    trailer; :func:`histogram` and :func:`read_array` do.
+    trailer; :func:`histogram` and :func:`read_array` do. ``backend``: see
+    :func:`bceweights.inflate.iter_decompressed`.
     """
     path = os.fspath(path)
-    head, compressed = _read_prefix(path, 544)
+    head, compressed = _read_prefix(path, 544, backend)
     return _parse_header(path, head, compressed)
 
 
@@ -294,15 +295,16 @@ def _plain_chunks(path: str, chunk_size: int) -> Iterator[bytes]:
             yield block
 
 
-def _open(path: str, chunk_size: int = inflate.CHUNK_SIZE) -> tuple[NiftiHeader, _Cursor]:
+def _open(path: str, chunk_size: int = inflate.CHUNK_SIZE, backend: str | None = None
+          ) -> tuple[NiftiHeader, _Cursor]:
     """The header, and a cursor at the first voxel byte."""
     try:
         compressed = inflate.is_gzip(path)
         size = os.path.getsize(path)
     except OSError as exc:
         raise InputError(f"{path}: cannot read the file ({exc.strerror or exc})") from exc
-    chunks = inflate.iter_decompressed(path, chunk_size=chunk_size) if compressed else _plain_chunks(
-        path, chunk_size)
+    chunks = (inflate.iter_decompressed(path, chunk_size=chunk_size, backend=backend) if compressed
+              else _plain_chunks(path, chunk_size))
     cursor = _Cursor(chunks)
     try:
         head = cursor.read(348)
@@ -437,7 +439,7 @@ class _Counter:
 
 
 def histogram(path: str | os.PathLike, *, max_id: int = MAX_ID, large_ids: str = "error",
-              chunk_size: int = inflate.CHUNK_SIZE) -> VolumeHistogram:
+              chunk_size: int = inflate.CHUNK_SIZE, backend: str | None = None) -> VolumeHistogram:
     """Count the voxel values of a ``.nii`` / ``.nii.gz`` label volume while it is read.
 
     The values are those nibabel gives (scaled by ``scl_slope`` / ``scl_inter`` when the header asks
@@ -445,12 +447,13 @@ def histogram(path: str | os.PathLike, *, max_id: int = MAX_ID, large_ids: str =
     value. A value above ``max_id`` is refused before anything is allocated for it
     (``large_ids="error"``) or counted in ``above`` (``large_ids="count"``, for binary masks of
     instance ids); so is a value below ``-max_id``. A gzip file is inflated to its end, so its CRC and
-    length are checked even past the voxels.
+    length are checked even past the voxels. ``chunk_size`` bytes are counted at a time; ``backend``
+    names the gzip backend (default: the fastest installed, :func:`bceweights.inflate.backend_name`).
     """
     if large_ids not in ("error", "count"):
         raise ValueError("large_ids must be 'error' or 'count'")
     path = os.fspath(path)
-    header, cursor = _open(path, chunk_size)
+    header, cursor = _open(path, chunk_size, backend)
     counter = _Counter(path, max_id, large_ids == "count")
     stored = header.dtype
     native = stored.newbyteorder("=")
@@ -494,12 +497,12 @@ def _scale(values: np.ndarray, header: NiftiHeader) -> np.ndarray:
 # ------------------------------------------------------------------------------------------- arrays
 
 
-def read_array(path: str | os.PathLike) -> np.ndarray:
+def read_array(path: str | os.PathLike, *, backend: str | None = None) -> np.ndarray:
     """The volume as nibabel's ``np.asanyarray(nib.load(path).dataobj)`` gives it: the stored dtype
     (byte order included) or float64 when scaled, the header's shape, Fortran order. For the few
     volumes the checks sample; counting goes through :func:`histogram`."""
     path = os.fspath(path)
-    header, cursor = _open(path)
+    header, cursor = _open(path, backend=backend)
     buffer = bytearray(header.nbytes)
     view = memoryview(buffer)
     got = 0

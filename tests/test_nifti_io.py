@@ -495,6 +495,18 @@ def test_each_backend_inflates_and_checks(tmp_path, backend):
         b"".join(inflate.iter_decompressed(path, backend=backend))
 
 
+@pytest.mark.parametrize("backend", inflate.available_backends())
+def test_each_backend_counts_volumes_and_catches_corruption(kits_like, backend):
+    path, arr = kits_like
+    assert_histogram(nifti.histogram(path, backend=backend, chunk_size=5000), arr)
+    assert_same_array(nifti.read_array(path, backend=backend), nibabel_array(path))
+    data = bytearray(path.read_bytes())
+    data[-6] ^= 0x20
+    path.write_bytes(bytes(data))
+    with pytest.raises(InputError, match=r"seg\.nii\.gz: the gzip data is corrupt \(incorrect data check\)"):
+        nifti.histogram(path, backend=backend)
+
+
 def test_fastest_installed_backend_is_chosen():
     installed = inflate.available_backends()
     assert installed[-1] == "zlib"
