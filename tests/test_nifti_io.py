@@ -11,6 +11,7 @@ import re
 import struct
 import sys
 import tracemalloc
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -275,9 +276,9 @@ def test_empty_volume(tmp_path):
 
 
 def test_histogram_never_holds_the_volume(tmp_path):
-    """A 64 MB volume is counted with a few chunks in memory; reading it whole takes the 64 MB."""
-    arr = np.zeros((512, 512, 256), dtype=np.uint8)
-    arr[100:200, 100:300, 50:150] = 1
+    """A 32 MB volume is counted with a few chunks in memory; reading it whole takes the 32 MB."""
+    arr = np.zeros((512, 256, 256), dtype=np.uint8)
+    arr[100:200, 100:200, 50:150] = 1
     arr[::7, ::5, ::3] = 2
     path = write(tmp_path / "big.nii.gz", arr)
     counts = np.bincount(arr.ravel())
@@ -292,8 +293,8 @@ def test_histogram_never_holds_the_volume(tmp_path):
     finally:
         tracemalloc.stop()
     np.testing.assert_array_equal(hist.counts, counts)
-    assert streaming_peak < 16 * 2**20
-    assert whole_peak > 64 * 2**20
+    assert streaming_peak < 12 * 2**20
+    assert whole_peak > 32 * 2**20
 
 
 # ------------------------------------------------------------------------------- corrupt and truncated
@@ -308,6 +309,26 @@ def test_corrupt_crc_trailer_is_caught_where_nibabel_is_not(kits_like):
     for read in (nifti.histogram, nifti.read_array):
         with pytest.raises(InputError, match=r"seg\.nii\.gz: the gzip data is corrupt \(incorrect data check\)"):
             read(path)
+
+
+def test_corruption_is_reported_before_the_value_it_made(tmp_path):
+    """A damaged byte that turns a voxel into 2.5 is reported as the damage, not as a soft label."""
+    arr = np.zeros((8, 8, 8), dtype=np.float32)
+    arr[3, 3, 3] = 1
+    original = write(tmp_path / "v.nii", arr).read_bytes()
+    damaged = bytearray(original)
+    at = 352 + 4 * (3 + 8 * 3 + 64 * 3)  # the voxel [3, 3, 3] in Fortran order
+    assert struct.unpack_from("<f", damaged, at) == (1.0,)
+    struct.pack_into("<f", damaged, at, 2.5)
+    packed = bytearray(gzip.compress(bytes(damaged)))
+    struct.pack_into("<I", packed, len(packed) - 8, zlib.crc32(original))  # the trailer of the original
+    path = tmp_path / "flip.nii.gz"
+    path.write_bytes(bytes(packed))
+    with pytest.raises(InputError, match=r"flip\.nii\.gz: the gzip data is corrupt \(incorrect data check\)"):
+        nifti.histogram(path, chunk_size=512)  # the value is met chunks before the trailer
+    path.write_bytes(gzip.compress(bytes(damaged)))  # the same value, intact gzip: a value error
+    with pytest.raises(InputError, match=r"flip\.nii\.gz: value 2\.5 is not a class id"):
+        nifti.histogram(path, chunk_size=512)
 
 
 def test_corrupt_byte_inside_the_deflate_stream(kits_like):
