@@ -35,7 +35,7 @@ import gen  # noqa: E402
 
 PEERS = [sys.executable, str(HERE / "peers.py")]
 BCEWEIGHTS = [sys.executable, "-m", "bceweights"]
-GROUPS = ("csv", "lists", "npy", "masks", "help")
+GROUPS = ("csv", "lists", "npy", "masks", "help", "nifti")
 #: Peers whose package may be missing (the ``bench`` extra; scikit-learn), skipped with a note.
 OPTIONAL_PEERS = {"polars_sum": "polars", "duckdb_sum": "duckdb", "polars_lists": "polars",
                   "duckdb_lists": "duckdb", "sklearn_weights": "sklearn"}
@@ -353,6 +353,14 @@ def main(argv: list[str] | None = None) -> int:
                 bench.npy(500_000_000 // scale)
             if "masks" in only:
                 bench.masks(10_000 // scale)
+            if "nifti" in only:  # KiTS19 volumes from ../shared/data; see nifti_bench.py
+                import nifti_bench
+
+                files = nifti_bench.volumes(nifti_bench.DEFAULT_KITS, 4 if args.quick else 20)
+                if files:
+                    bench.runs += nifti_bench.cases(bench.work, files, args.repeat, args.monai)
+                else:
+                    print(f"nifti: skipped, no volumes under {nifti_bench.DEFAULT_KITS}")
         except AssertionError as exc:
             print(f"FAILED: {exc}", file=sys.stderr)
             return 1

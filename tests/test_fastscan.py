@@ -26,7 +26,7 @@ def tiny_parts(monkeypatch):
 
 
 def test_null_values_are_the_readers():
-    from bceweights.readers.tables import NULL_VALUES as reader_nulls
+    from bceweights.tables.source import NULL_VALUES as reader_nulls
 
     assert list(fastscan.NULL_VALUES) == list(reader_nulls)
 
