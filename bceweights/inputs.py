@@ -33,7 +33,6 @@ def expand_paths(paths: str | Path | Sequence[str | Path], spec: InputSpec) -> l
         return [_regular(p) for p in files_from_list(paths, spec)]
     if spec.root is not None:
         raise UsageError("--root is where --file-list entries are looked up; it needs --file-list")
-    known = readers.known_extensions()
     out: list[Path] = []
     for raw in paths:
         text = local_path(str(raw))
@@ -48,6 +47,7 @@ def expand_paths(paths: str | Path | Sequence[str | Path], spec: InputSpec) -> l
             if _claimed_folder(path, spec):
                 out.append(path)
                 continue
+            known = readers.known_extensions()
             files = sorted(p for p in path.rglob("*") if p.name.lower().endswith(known) and p.is_file())
             if not files:
                 raise InputError(f"{path}: the directory holds no label file",

@@ -26,8 +26,7 @@ def installed(tmp_path_factory):
     sys.path.insert(0, str(target))
     old = os.environ.get("PYTHONPATH")
     os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(target), old]))
-    readers.readers.cache_clear()
-    readers._by_extension.cache_clear()
+    readers.clear()
     try:
         yield target
     finally:
@@ -36,8 +35,7 @@ def installed(tmp_path_factory):
             os.environ.pop("PYTHONPATH", None)
         else:
             os.environ["PYTHONPATH"] = old
-        readers.readers.cache_clear()
-        readers._by_extension.cache_clear()
+        readers.clear()
         sys.modules.pop("bceweights_mxnet_lst", None)
 
 

@@ -6,12 +6,18 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ..errors import InputError, reader_boundary
 from ..readers.base import Finished, LabelBatch, Partition, Plan, PlanHints, Progress, Reader, SameClasses, closing
 from ..spec import POLICY_OPTIONS, InputSpec
-from .layout import Layout, label_batches, layout_kind, row_ids, settle
-from .source import CsvBlock, ParquetSlice, PartSource, TableSource, byte_blocks, row_group_runs
+
+if TYPE_CHECKING:
+    from .layout import Layout
+    from .source import TableSource
+
+# The table machinery (pyarrow: ~60 ms and 35 MB) is imported by the methods that read a table, so the
+# registry lists this reader without it.
 
 TABLE_OPTIONS = frozenset({"columns", "exclude_columns", "list_column", "separator", "class_column",
                            "no_header", "delimiter", "classes_file", "where"}) | POLICY_OPTIONS
@@ -42,6 +48,8 @@ class TableReader(Reader):
     options = TABLE_OPTIONS
 
     def open(self, path: Path, spec: InputSpec) -> TableSource:
+        from .source import TableSource
+
         with reader_boundary(path):
             return TableSource.open(Path(path), spec)
 
@@ -51,6 +59,9 @@ class TableReader(Reader):
         """One partition per file, settled from its head; with ``hints.split``, a file larger than
         ``hints.block`` becomes byte ranges (CSV, uncompressed) or runs of row groups (Parquet), each
         worker finding its own line boundaries."""
+        from .layout import layout_kind, settle
+        from .source import byte_blocks, row_group_runs
+
         layout_kind(spec)  # two layouts at once fail before any file is opened
         partitions: list[Partition] = []
         for path in files:
@@ -75,6 +86,7 @@ class TableReader(Reader):
 
     def count(self, partition: Partition, spec: InputSpec, progress: Progress | None = None):
         from ..counts import Counts
+        from .source import CsvBlock, PartSource
 
         context: FileContext = partition.context
         path = partition.paths[0]
@@ -111,12 +123,16 @@ class TableReader(Reader):
     def finish(self, partial, spec: InputSpec) -> Finished:
         """Classes met in label lists (or one class per row) are sorted by name, whichever file or
         block met them first."""
+        from .layout import layout_kind
+
         counts = partial.counts if isinstance(partial, SameClasses) else partial
         if layout_kind(spec) != "wide":
             counts = counts.reorder(sorted(counts.classes))
         return Finished(counts, spec)
 
     def _source(self, partition: Partition, rows_before: int | None = None) -> TableSource:
+        from .source import CsvBlock, ParquetSlice
+
         src = partition.context.source
         block: Block | None = partition.part
         if block is None:
@@ -130,12 +146,16 @@ class TableReader(Reader):
 
     def _batches(self, src: TableSource, layout: Layout, spec: InputSpec,
                  classes: list[str] | None = None) -> Iterator[LabelBatch]:
+        from .layout import label_batches
+
         return label_batches(src, layout, spec, classes)
 
     # -- checks and per-sample weights ----------------------------------------------------------------
 
     def rows(self, path: Path, spec: InputSpec, *, classes: Sequence[str] | None = None,
              id_column: str | None = None) -> Iterator[LabelBatch]:
+        from .layout import row_ids, settle
+
         src = self.open(path, spec)
         layout = settle(src, spec)
         ids: list[str] | None = None
