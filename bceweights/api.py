@@ -124,7 +124,8 @@ class Job:
 
     ``weights`` is the ``.pt`` the report is about (the one ``compute`` was asked to save, or the one
     ``report`` read); ``checks`` the loss checks (None when not run); ``report`` the report dict
-    (:func:`bceweights.report.build_report`); ``written`` every file written, in order.
+    (:func:`bceweights.report.build_report`); ``written`` every file written, in order; ``replaced``:
+    the saved ``.pt`` took the place of a file that was there.
     """
 
     result: Result
@@ -132,6 +133,7 @@ class Job:
     weights: Path
     checks: ValidationReport | None = None
     written: list[Path] = field(default_factory=list)
+    replaced: bool = False
 
     @property
     def failed(self) -> bool:
@@ -152,6 +154,7 @@ def run_compute(
     output: str | Path = "weights.pt",
     files: ReportFiles | None = None,
     flat: bool = False,
+    save: bool = True,
     validate: bool = True,
     device: str = "cpu",
     sample_weights: str | Path | None = None,
@@ -169,6 +172,7 @@ def run_compute(
     them); call :meth:`Job.raise_if_failed` to turn that into an error. ``sample_options``: a
     :class:`bceweights.sampling.SampleOptions` for ``sample_weights`` (its defaults when None).
     ``progress`` sees the scan; when it is also a context manager, it is entered for the scan only.
+    ``save=False`` (``--no-save``) writes no weights ``.pt``; the report and its files are the same.
     """
     from . import io
 
@@ -193,15 +197,17 @@ def run_compute(
         checks = check_result(result, tally, device=device, flat=flat)
     saved = checks is None or checks.passed  # a failed check leaves no .pt behind
     written: list[Path] = []
+    replaced = save and saved and output.exists()
     if saved:
-        written.append(result.save(output, flat=flat))
+        if save:
+            written.append(result.save(output, flat=flat))
         if sample_weights is not None:
             from .sampling import sample_weights as weigh_samples
 
             rows = weigh_samples(paths, spec, result.counts, result.weights.options, sample_options, tally=tally)
             written.append(rows.save(sample_weights))
-    doc = _build_report(result, output if saved else None, checks)
-    return Job(result, doc, output, checks, written + files.write(doc, result.counts))
+    doc = _build_report(result, output if saved and save else None, checks)
+    return Job(result, doc, output, checks, written + files.write(doc, result.counts), replaced)
 
 
 def run_report(weights: str | Path, files: ReportFiles | None = None) -> Job:

@@ -220,6 +220,22 @@ class Counts:
         if self.pairs is not None and self.pairs.num_classes != n:
             raise ValueError(f"pair counts of {self.pairs.num_classes} classes for {n} classes")
 
+    def __repr__(self) -> str:
+        """One line: the classes (the first and last few), the samples and the range of positives;
+        never the per-class arrays or the pair counts."""
+        from .report import fmt_count, plural, unit_words
+
+        positive, sample = unit_words({"unit": "pixel" if self.spatial_ndim else "sample",
+                                       "spatial_ndim": self.spatial_ndim})
+        names = self.classes if len(self.classes) <= 6 else [*self.classes[:3], "...", *self.classes[-2:]]
+        size = plural(self.samples, sample) + (f", {plural(self.pixels, positive)}" if self.spatial_ndim else "")
+        text = f"Counts({plural(self.num_classes, 'class')}: {', '.join(names)}; {size}"
+        if self.num_classes:
+            text += f"; positives {fmt_count(self.pos.min())} to {fmt_count(self.pos.max())}"
+        if self.pairs is not None:
+            text += "; label pairs counted"
+        return text + ")"
+
     @property
     def num_classes(self) -> int:
         return len(self.classes)

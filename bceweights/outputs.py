@@ -13,7 +13,7 @@ from . import io, report
 @dataclass(frozen=True)
 class ReportFiles:
     """The report files to write, each optional, and the class-table order they (and the printed
-    table) use. ``json="-"`` writes the JSON to stdout."""
+    table) use. ``json="-"`` writes the JSON to stdout; ``title`` titles the plot and the Markdown."""
 
     json: str | Path | None = None
     markdown: str | Path | None = None
@@ -22,6 +22,7 @@ class ReportFiles:
     cooccurrence: str | Path | None = None
     sort: str | None = None
     top: int | None = None
+    title: str | None = None
 
     @property
     def json_to_stdout(self) -> bool:
@@ -52,11 +53,12 @@ class ReportFiles:
         elif self.json is not None:
             io.write_text(self.json, report.to_json(doc))
         if self.markdown is not None:
-            io.write_text(self.markdown, report.to_markdown(doc, sort=self.sort, top=self.top))
+            io.write_text(self.markdown, report.to_markdown(doc, sort=self.sort, top=self.top,
+                                                              title=self.title))
         if self.csv is not None:
             io.write_text(self.csv, report.to_csv(doc, sort=self.sort))
         if self.plot is not None:
             from .plot import save_plot
 
-            save_plot(doc, self.plot)
+            save_plot(doc, self.plot, title=self.title)
         return self.paths()

@@ -10,12 +10,17 @@ JSON document (``None`` where a figure does not apply; non-finite floats are wri
 
 ``summary``
     ``kind`` (table, array, mask ...), ``dataset`` (a short name from the inputs), ``unit``
-    (``"sample"``, or ``"pixel"`` for masks), ``samples`` (rows; images for masks), ``classes``,
+    (``"sample"``; ``"pixel"`` for 2-D masks, ``"voxel"`` for 3-D volumes), ``samples`` (rows; images
+    or volumes for masks), ``classes``,
     ``label_cardinality`` (mean positives per sample), ``label_density`` (cardinality / classes),
     ``no_positive_samples``, ``imbalance_ratio`` (positives of the most / the least frequent class
     among classes with positives), ``rarest_class`` and ``most_frequent_class`` (``{class, positives, negatives,
     prevalence, pos_weight, class_weight}``, classes with positives only), ``absent_classes`` (names),
-    ``flag_counts`` (classes per flag), ``inputs``, ``options`` (reader options and value policy),
+    ``flag_counts`` (classes per flag), ``rare_below`` (a class with fewer positives than this, but
+    some, is ``rare``: ``--min-count`` when given, else :data:`RARE_POSITIVES`),
+    ``positives_distribution`` (classes per decade of positives: ``{min, max, classes}`` from 0 up to
+    the decade of the most frequent class), ``median_positives``,
+    ``inputs``, ``options`` (reader options and value policy),
     ``scheme``, ``normalize``, ``zero_positives``, ``weight_shape``, ``soft_labels``, ``notes`` (what
     the readers decided); masks add ``pixels``, ``images`` and ``spatial_ndim``; ``output`` the ``.pt``.
 ``classes``
@@ -44,13 +49,16 @@ import csv
 import io as _io
 import json
 import math
+import os
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from .errors import BceWeightsError, OptionsError
 
-#: A class with fewer positives than this (but some) is flagged ``rare``.
+#: A class with fewer positives than this (but some) is flagged ``rare``, unless ``--min-count K`` says
+#: otherwise: then K is the bound, the one the weights act on. The checks warn with the same bound.
 RARE_POSITIVES = 10
 #: A ``pos_weight`` or class weight above this is flagged ``extreme-weight`` (and warned about by the
 #: checks): the loss of one element then dwarfs a whole batch, and training is likely to diverge.
@@ -65,6 +73,15 @@ OPTIONAL_COLUMNS = ("ignored", "uncertain", "missing", "soft")
 CSV_FIELDS = ("class", "positives", "negatives", "prevalence", "pos_weight", "class_weight", "ignored",
               "missing", "uncertain", "soft", "images", "flags")
 BAR_WIDTH = 12
+#: Above this many classes, a table without ``--top`` shows only :data:`AUTO_SHOWN` rows (the most and
+#: the least frequent halves, or the first rows of ``--sort``), and says so: a terminal of 20,000 rows
+#: reads as nothing. ``--top K`` shows K; ``--csv`` and ``--json`` always hold every class.
+AUTO_TOP_ABOVE = 50
+AUTO_SHOWN = 20
+#: From this many classes the report adds the distribution of classes over decades of positives.
+DISTRIBUTION_MIN_CLASSES = 20
+#: A list longer than this in a note or a warning is cut to its first items and "... and N more".
+LIST_SHOWN = 20
 
 
 def _num(value: float) -> float | int:
@@ -84,13 +101,53 @@ def dataset_name(inputs: Sequence[str]) -> str:
         return "labels"
     if len(inputs) == 1:
         return Path(inputs[0]).name or str(inputs[0])
-    parents = {Path(p).parent for p in inputs}
-    folder = parents.pop().name if len(parents) == 1 else ""
-    return f"{folder} ({len(inputs)} files)" if folder else f"{len(inputs)} files"
+    folder = Path(_common_folder(inputs)).name
+    return f"{folder} ({len(inputs):,} files)" if folder else f"{len(inputs):,} files"
+
+
+def _common_folder(inputs: Sequence[str]) -> str:
+    """The deepest folder holding every input ('' when they share none)."""
+    try:
+        return os.path.commonpath([str(Path(p).parent) for p in inputs])
+    except ValueError:  # absolute and relative paths mixed, or other drives
+        return ""
 
 
 def _class_summary(row: dict[str, Any]) -> dict[str, Any]:
     return {k: row[k] for k in ("class", "positives", "negatives", "prevalence", "pos_weight", "class_weight")}
+
+
+def rare_below(min_count: float | None) -> float:
+    """The bound under which a class with positives is *rare*: ``--min-count`` when set (the classes
+    the weights then cap or skip), else :data:`RARE_POSITIVES`.
+
+    >>> rare_below(0), rare_below(25)
+    (10, 25)
+    """
+    return min_count if min_count and min_count > 0 else RARE_POSITIVES
+
+
+def positives_distribution(positives: Sequence[float]) -> list[dict[str, Any]]:
+    """Classes per decade of positives: 0, 1-9, 10-99 ... up to the decade of the largest count, every
+    decade listed (an empty one too), as ``{min, max, classes}``; a fractional count (soft labels)
+    falls in the decade of its integer part.
+
+    >>> [(d["min"], d["max"], d["classes"]) for d in positives_distribution([0, 3, 5, 250])]
+    [(0, 0, 1), (1, 9, 2), (10, 99, 0), (100, 999, 1)]
+    """
+    import numpy as np
+
+    pos = np.floor(np.asarray(positives, dtype=np.float64))
+    if pos.size == 0:
+        return []
+    top = int(pos.max())
+    out = [{"min": 0, "max": 0, "classes": int((pos < 1).sum())}]
+    low = 1
+    while low <= top:
+        high = low * 10 - 1
+        out.append({"min": low, "max": high, "classes": int(((pos >= low) & (pos <= high)).sum())})
+        low *= 10
+    return out
 
 
 def build_report(result, *, output: str | None = None) -> dict[str, Any]:
@@ -104,15 +161,14 @@ def build_report(result, *, output: str | None = None) -> dict[str, Any]:
     pos_weight = np.asarray(weights.pos_weight, dtype=np.float32).astype(np.float64)
     class_weight = np.asarray(weights.class_weight, dtype=np.float32).astype(np.float64)
     rows = []
-    # Classes under the user's --min-count are rare too, whatever RARE_POSITIVES says.
-    rare = set(getattr(weights, "rare", ()) or ())
+    rare_bound = rare_below(weights.options.min_count)
     for i, name in enumerate(counts.classes):
         valid = pos[i] + neg[i]
         prevalence = float(pos[i] / valid) if valid > 0 else 0.0
         flags = []
         if pos[i] <= 0:
             flags.append("absent")
-        elif pos[i] < RARE_POSITIVES or name in rare:
+        elif pos[i] < rare_bound:
             flags.append("rare")
         if neg[i] <= 0 and pos[i] > 0:
             flags.append("no-negatives")
@@ -145,7 +201,7 @@ def build_report(result, *, output: str | None = None) -> dict[str, Any]:
     summary: dict[str, Any] = {
         "kind": result.meta.get("kind", "table"),
         "dataset": dataset_name(inputs),
-        "unit": "pixel" if spatial else "sample",
+        "unit": ("voxel" if counts.spatial_ndim == 3 else "pixel") if spatial else "sample",
         "samples": int(samples),
         "classes": counts.num_classes,
         "label_cardinality": total_pos / samples if samples and not spatial else None,
@@ -157,6 +213,9 @@ def build_report(result, *, output: str | None = None) -> dict[str, Any]:
         "most_frequent_class": _class_summary(frequent) if frequent else None,
         "absent_classes": [r["class"] for r in rows if "absent" in r["flags"]],
         "flag_counts": {f: sum(f in r["flags"] for r in rows) for f in FLAGS},
+        "rare_below": _num(rare_bound),
+        "positives_distribution": positives_distribution(pos),
+        "median_positives": _num(np.median(pos)) if len(pos) else None,
         "inputs": inputs,
         "options": result.meta.get("options", {}),
         "scheme": weights.options.scheme,
@@ -247,43 +306,262 @@ def select_rows(report: dict[str, Any], *, sort: str | None = None,
     return rows[:top], len(rows) - top
 
 
-def optional_columns(report: dict[str, Any]) -> list[str]:
+@dataclass
+class Shown:
+    """The class rows a report shows: ``rows``; ``gap`` the index in ``rows`` before which rows were
+    left out (the most / least frequent split of a long table), else None; ``hidden`` how many classes
+    are not shown; ``note`` the line that says which are shown and how to see the others."""
+
+    rows: list[dict[str, Any]]
+    hidden: int = 0
+    gap: int | None = None
+    note: str | None = None
+
+
+def shown_rows(report: dict[str, Any], *, sort: str | None = None, top: int | None = None) -> Shown:
+    """The rows of the printed (and Markdown) table. ``top`` and ``sort`` as in :func:`select_rows`.
+    Without ``top``, a report of more than :data:`AUTO_TOP_ABOVE` classes shows :data:`AUTO_SHOWN`: the
+    most and the least frequent classes (or the first rows of ``sort``), and its note says so."""
+    total = len(report["classes"])
+    if top is None and total > AUTO_TOP_ABOVE:
+        every = "every class is in --csv and --json"
+        if sort is None:
+            ranked = sorted_rows(report, "count")
+            half = AUTO_SHOWN // 2
+            rows = ranked[:half] + ranked[-half:]
+            hidden = total - len(rows)
+            note = (f"{len(rows)} of {total:,} classes shown: the {half} most and the {half} least frequent "
+                    f"(the default above {AUTO_TOP_ABOVE} classes); --top K shows the K most frequent; {every}")
+            return Shown(rows, hidden, half, note)
+        rows = sorted_rows(report, sort)[:AUTO_SHOWN]
+        hidden = total - len(rows)
+        note = (f"{len(rows)} of {total:,} classes shown, by {_ORDER_WORDS[sort]} (the default above "
+                f"{AUTO_TOP_ABOVE} classes); --top K shows K; {every}")
+        return Shown(rows, hidden, None, note)
+    rows, hidden = select_rows(report, sort=sort, top=top)
+    return Shown(rows, hidden, None, hidden_line(hidden, sort) if hidden else None)
+
+
+def constant_columns(report: dict[str, Any]) -> dict[str, float]:
+    """The optional count columns whose value is the same non-zero number for every class (of two or
+    more): void pixels, ignored on every class alike. The report states them once, not on every row."""
     rows = report["classes"]
-    cols = [c for c in OPTIONAL_COLUMNS if any(r.get(c) for r in rows)]
+    if len(rows) < 2:
+        return {}
+    out = {}
+    for column in OPTIONAL_COLUMNS:
+        values = {r.get(column) for r in rows}
+        if len(values) == 1:
+            value = values.pop()
+            if value:
+                out[column] = value
+    return out
+
+
+def optional_columns(report: dict[str, Any]) -> list[str]:
+    """The per-class count columns worth a column: non-zero somewhere, and not the same on every row
+    (that one is said once in the summary); ``images`` for masks."""
+    rows = report["classes"]
+    same = constant_columns(report)
+    cols = [c for c in OPTIONAL_COLUMNS if c not in same and any(r.get(c) for r in rows)]
     if any("images" in r for r in rows):
         cols.append("images")
     return cols
 
 
 # ---------------------------------------------------------------------------------------------------
-# Text pieces shared by the terminal and Markdown
+# Numbers and words
 
 
 def fmt_count(value: float) -> str:
+    """1,234 or 1,234.5 (soft labels give fractional counts).
+
+    >>> fmt_count(33120), fmt_count(2.5), fmt_count(1234.25)
+    ('33,120', '2.5', '1,234.25')
+    """
     value = float(value)
-    return f"{int(value):,}" if value.is_integer() else f"{value:,.2f}"
+    if value.is_integer():
+        return f"{int(value):,}"
+    return f"{value:,.2f}".rstrip("0").rstrip(".")
 
 
 def fmt_weight(value: float) -> str:
+    """A weight as a person writes it: four significant digits, thousands separated, never an exponent.
+
+    >>> [fmt_weight(v) for v in (33120.4, 1518.2, 37.391, 0.65943, 0.00007255, 0.0)]
+    ['33,120', '1,518', '37.39', '0.6594', '0.00007255', '0']
+    """
     if not math.isfinite(value):
         return str(value)
-    return f"{value:.4g}" if abs(value) < 1e5 else f"{value:.3e}"
+    if value == 0:
+        return "0"
+    magnitude = abs(value)
+    if magnitude >= 1000:
+        return f"{value:,.0f}"
+    if magnitude >= 1e-4:
+        return f"{value:.4g}"
+    # Below 1e-4 the 'g' format turns to an exponent: write the digits out (4 significant ones).
+    decimals = min(3 - math.floor(math.log10(magnitude)), 20)
+    return f"{value:.{decimals}f}"
 
 
 def fmt_pct(fraction: float) -> str:
+    """12.30%, <0.01%, >99.99%: two decimals, and a bound rather than a rounding to 0 or 100.
+
+    >>> fmt_pct(0.123), fmt_pct(3e-5), fmt_pct(0.99999), fmt_pct(0), fmt_pct(1)
+    ('12.30%', '<0.01%', '>99.99%', '0.00%', '100.00%')
+    """
     pct = 100 * fraction
-    if pct == 0 or pct >= 0.01:
-        return f"{pct:.2f}%"
-    return f"{pct:.1e}%"
+    if 0 < pct < 0.01:
+        return "<0.01%"
+    if 99.99 < pct < 100:
+        return ">99.99%"
+    return f"{pct:.2f}%"
 
 
-def plural(n: float, word: str) -> str:
-    return f"{fmt_count(n)} {word}{'' if n == 1 else 's'}"
+def fmt_ratio(value: float) -> str:
+    """An imbalance ratio: 131, 3.5, 1,508.
+
+    >>> fmt_ratio(131.0), fmt_ratio(3.46), fmt_ratio(1507.7)
+    ('131', '3.5', '1,508')
+    """
+    if value >= 100 or float(value).is_integer():
+        return f"{value:,.0f}"
+    return f"{value:.1f}"
+
+
+_PLURALS = {"class": "classes", "is": "are"}
+
+
+def plural(n: float, word: str, many: str | None = None) -> str:
+    """The count and the word, singular for exactly 1.
+
+    >>> plural(1, "sample"), plural(2, "class"), plural(12031, "file")
+    ('1 sample', '2 classes', '12,031 files')
+    """
+    return f"{fmt_count(n)} {word if n == 1 else many or _PLURALS.get(word, word + 's')}"
 
 
 def unit_words(summary: dict[str, Any]) -> tuple[str, str]:
-    """(what a positive is, what a sample is): ("pixel", "image") for masks."""
-    return ("pixel", "image") if summary.get("unit") == "pixel" else ("positive", "sample")
+    """(what a positive is, what a sample is): ("pixel", "image") for 2-D masks, ("voxel", "volume")
+    for 3-D volumes, ("positive", "sample") otherwise."""
+    if summary.get("unit") in ("pixel", "voxel"):
+        return ("voxel", "volume") if summary.get("spatial_ndim") == 3 else ("pixel", "image")
+    return "positive", "sample"
+
+
+def elide_lists(text: str, shown: int = LIST_SHOWN) -> str:
+    """Cut every comma-separated list of more than ``shown`` + 2 items in ``text`` (a note, a warning) to
+    its first ``shown`` items and "... and N more". Lists end at ``;`` and ``:``.
+
+    >>> elide_lists("no positives for a, b, c, d, e, f: pos_weight 1", shown=2)
+    'no positives for a, b, ... and 4 more: pos_weight 1'
+    """
+    import re
+
+    parts = re.split(r"(; |: )", text)
+    for i in range(0, len(parts), 2):
+        items = parts[i].split(", ")
+        if len(items) > shown + 2:
+            parts[i] = ", ".join(items[:shown]) + f", ... and {len(items) - shown:,} more"
+    return "".join(parts)
+
+
+def _quote(value: Any) -> str:
+    """A value as a shell word: quoted when it holds a space or a shell character."""
+    import shlex
+
+    if isinstance(value, float):
+        value = f"{value:g}"
+    return shlex.quote(str(value))
+
+
+def option_words(options: dict[str, Any]) -> list[str]:
+    """The reader options of a run (``InputSpec.describe()``; the value policy apart) as the CLI
+    spells them, one word group each: ``--where split=train``, ``--no-header``, ``--ignore-index 255``.
+
+    >>> option_words({"where": [["split", "train"]], "no_header": True, "columns": ["A", "B"]})
+    ['--where split=train', '--no-header', '--columns A,B']
+    """
+    from .spec import FLAGS as SPEC_FLAGS
+
+    out = []
+    for key, value in options.items():
+        if key == "policy":
+            continue
+        flag = SPEC_FLAGS.get(key, "--" + key.replace("_", "-"))
+        if not flag.startswith("--"):
+            continue  # a setting of the library, not an option a user types
+        if isinstance(value, bool):
+            if value:
+                out.append(flag)
+            elif not flag.startswith("--no-"):
+                out.append("--no-" + flag[2:])
+            else:
+                out.append(flag)
+        elif key == "where" and isinstance(value, list):
+            out += [f"{flag} {_quote(f'{column}={wanted}')}" for column, wanted in value]
+        elif isinstance(value, list) and key in _REPEATED:
+            out += [f"{flag} {_quote(v)}" for v in value]
+        elif isinstance(value, list):
+            out.append(f"{flag} {_quote(','.join(map(str, value)))}")
+        elif value is not None:
+            out.append(f"{flag} {_quote(value)}")
+    return out
+
+
+#: Options given once per value on the command line (``--ignore-index 0 --ignore-index 255``).
+_REPEATED = frozenset({"ignore_index", "ignore_values"})
+
+
+def _policy_text(policy: dict[str, Any]) -> str:
+    parts = [f"-1 counts as {_POLICY_WORDS[policy.get('uncertain', 'ignore')]} "
+             f"(--uncertain {policy.get('uncertain', 'ignore')})",
+             f"a blank as {_POLICY_WORDS[policy.get('missing', 'negative')]} "
+             f"(--missing {policy.get('missing', 'negative')})"]
+    for value in policy.get("ignore_values") or ():
+        parts.append(f"{value:g} as neither (--ignore-value {value:g})")
+    if policy.get("hard"):
+        parts.append("only 0 and 1 allowed (--hard)")
+    if policy.get("binarize") is not None:
+        parts.append(f"y >= {policy['binarize']:g} is a positive (--binarize {policy['binarize']:g})")
+    return "; ".join(parts)
+
+
+_POLICY_WORDS = {"ignore": "neither", "positive": "a positive", "negative": "a negative"}
+
+
+def _clip_text(clip: Sequence[float | None]) -> str:
+    low, high = clip
+    return f"{'' if low is None else f'{low:g}'}:{'' if high is None else f'{high:g}'}"
+
+
+def weight_option_words(options: dict[str, Any]) -> list[str]:
+    """The weight options (``WeightOptions.describe()``) as the CLI spells them: the scheme, the
+    normalisation and the zero-positives policy always, the others when not at their default.
+
+    >>> weight_option_words({"scheme": "inverse", "normalize": "none", "zero_positives": "warn",
+    ...                      "clip": [None, 50.0], "smoothing": 1.0})
+    ['--scheme inverse', '--normalize none', '--zero-positives warn', '--clip :50', '--smoothing 1']
+    """
+    defaults = _default_weight_options()
+    out = [f"--scheme {options.get('scheme', 'inverse')}", f"--normalize {options.get('normalize', 'none')}",
+           f"--zero-positives {options.get('zero_positives', 'warn')}"]
+    for key, value in options.items():
+        if key in ("scheme", "normalize", "zero_positives") or value is None or value == defaults.get(key):
+            continue
+        if key == "clip":
+            out.append(f"--clip {_clip_text(value)}")
+        elif key in ("beta", "enet_k") and not _uses(options.get("scheme"), key):
+            continue  # a parameter of a scheme not chosen changes nothing
+        else:
+            out.append(f"--{key.replace('_', '-')} {value:g}" if isinstance(value, float)
+                       else f"--{key.replace('_', '-')} {value}")
+    return out
+
+
+def _uses(scheme: str | None, parameter: str) -> bool:
+    return {"beta": "effective-number", "enet_k": "enet"}[parameter] == scheme
 
 
 def _class_line(summary: dict[str, Any], info: dict[str, Any]) -> str:
@@ -291,89 +569,107 @@ def _class_line(summary: dict[str, Any], info: dict[str, Any]) -> str:
     # The prevalence's own denominator: ignored values (-1, blanks under ignore, void pixels) are out.
     total = summary["pixels"] if "pixels" in summary else summary["samples"]
     counted = info["positives"] + info["negatives"]
-    of = plural(counted, "pixel" if "pixels" in summary else "sample") + ("" if counted == total else " counted")
+    every = positive if "pixels" in summary else "sample"
+    of = plural(counted, every) + ("" if counted == total else " counted")
     return (f"{info['class']} ({plural(info['positives'], positive)} of {of}, "
             f"{fmt_pct(info['prevalence'])}): pos_weight {fmt_weight(info['pos_weight'])}, "
             f"class weight {fmt_weight(info['class_weight'])}")
 
 
-def _options_text(options: dict[str, Any], *, masks: bool = False) -> list[tuple[str, str]]:
-    """The reader options and value policy as (label, text) lines; only what was set. The value policy
-    (-1, blanks) is a table and array matter: masks hold class ids."""
-    out = []
-    policy = options.get("policy")
-    if isinstance(policy, dict) and not masks:
-        parts = [f"uncertain (-1) = {policy.get('uncertain')}", f"missing (blank) = {policy.get('missing')}"]
-        if policy.get("ignore_values"):
-            parts.append("ignore values " + ", ".join(f"{v:g}" for v in policy["ignore_values"]))
-        if policy.get("hard"):
-            parts.append("hard labels only")
-        if policy.get("binarize") is not None:
-            parts.append(f"binarize at {policy['binarize']:g}")
-        out.append(("label values", "; ".join(parts)))
-    rest = []
-    for key, value in options.items():
-        if key == "policy":
-            continue
-        if key == "where" and isinstance(value, list):
-            text = ", ".join(f"{c}={v}" for c, v in value)
-        elif isinstance(value, list):
-            text = ",".join(map(str, value))
-        elif isinstance(value, str) and value != value.strip() or value == "":
-            text = repr(value)  # a space or tab separator would otherwise be invisible
-        else:
-            text = str(value)
-        rest.append(f"{key.replace('_', '-')} {text}")
-    if rest:
-        out.append(("reader options", "; ".join(rest)))
-    return out
+def _inputs_text(inputs: list[str]) -> str:
+    """One input's path; several as their count, their common folder and the first three paths under it."""
+    if len(inputs) == 1:
+        return inputs[0]
+    folder = _common_folder(inputs)
+    names = [os.path.relpath(p, folder) for p in inputs] if folder else list(inputs)
+    listed = ", ".join(names[:3]) + (f", ... and {len(names) - 3:,} more" if len(names) > 3 else "")
+    return f"{len(inputs):,} files in {folder}: {listed}" if folder else f"{len(inputs):,} files: {listed}"
 
 
 def summary_lines(report: dict[str, Any]) -> list[tuple[str, str]]:
-    """The summary above the table as (label, text) pairs, in display order."""
+    """The summary above the table as (label, text) pairs, in display order; every option in its CLI
+    spelling, every list elided past :data:`LIST_SHOWN` items."""
     s = report["summary"]
     positive, sample = unit_words(s)
     facts: list[tuple[str, str]] = [("dataset", s["dataset"])]
     if "pixels" in s:
-        facts.append(("images", fmt_count(s["images"])))
-        facts.append(("pixels", fmt_count(s["pixels"])))
+        facts.append((f"{sample}s", fmt_count(s["images"])))
+        facts.append((f"{positive}s", fmt_count(s["pixels"])))
     else:
         facts.append(("samples", fmt_count(s["samples"])))
-    facts.append(("classes", str(s["classes"])))
+    facts.append(("classes", fmt_count(s["classes"])))
     if s.get("label_cardinality") is not None:
-        facts.append(("labels per sample", f"{s['label_cardinality']:.3f} (label cardinality)"))
-        facts.append(("label density", f"{s['label_density']:.4f}"))
+        facts.append(("labels per sample", f"{s['label_cardinality']:.3f} on average (label density "
+                                           f"{fmt_weight(s['label_density'])})"))
     if "pixels" not in s:
         share = s["no_positive_samples"] / s["samples"] if s["samples"] else 0.0
         facts.append((f"{sample}s with no positive label",
                       f"{fmt_count(s['no_positive_samples'])} ({fmt_pct(share)})"))
-    if s.get("imbalance_ratio") is not None:
+    present = s["classes"] - len(s.get("absent_classes") or ())
+    if s.get("imbalance_ratio") is not None and present >= 2:
         most, least = s["most_frequent_class"], s["rarest_class"]
-        facts.append(("imbalance ratio", f"{s['imbalance_ratio']:,.1f} (most / least frequent: "
+        facts.append(("imbalance ratio", f"{fmt_ratio(s['imbalance_ratio'])} (most / least frequent: "
                                          f"{most['class']} {fmt_count(most['positives'])} / "
                                          f"{least['class']} {fmt_count(least['positives'])})"))
     if s.get("rarest_class"):
-        facts.append(("rarest class", _class_line(s, s["rarest_class"])))
+        facts.append(("rarest class" if s["classes"] >= 2 else "class", _class_line(s, s["rarest_class"])))
     if s.get("absent_classes"):
-        names = s["absent_classes"]
-        shown = ", ".join(names[:10]) + (f", ... ({len(names)} in all)" if len(names) > 10 else "")
-        facts.append((f"no {positive}s", shown))
-    weight_text = f"{s['scheme']}, normalize={s['normalize']}, zero positives={s.get('zero_positives', 'warn')}"
-    defaults = _default_weight_options()
-    for key, value in (s.get("weight_options") or {}).items():
-        if key not in ("scheme", "normalize", "zero_positives") and key in defaults \
-                and value != defaults[key]:
-            weight_text += f", {key.replace('_', '-')}={value}"
-    facts.append(("class weight", weight_text))
+        facts.append((f"no {positive}s", elide_lists(", ".join(s["absent_classes"]))))
+    for column, value in constant_columns(report).items():
+        facts.append((f"{column} on every class", plural(value, positive if "pixels" in s else "value")))
+    if s.get("options", {}).get("policy") and "pixels" not in s:
+        facts.append(("label values", _policy_text(s["options"]["policy"])))
+    words = option_words(s.get("options") or {})
+    if words:
+        facts.append(("options", " ".join(words)))
+    facts.append(("weight options", " ".join(weight_option_words(s.get("weight_options") or {
+        "scheme": s["scheme"], "normalize": s["normalize"], "zero_positives": s.get("zero_positives")}))))
     facts.append(("weight shape", str(s["weight_shape"])))
-    facts.extend(_options_text(s.get("options") or {}, masks="pixels" in s))
     inputs = s.get("inputs", [])
     if inputs:
-        facts.append(("inputs", inputs[0] if len(inputs) == 1 else
-                      f"{len(inputs)} files ({', '.join(inputs[:2])}{', ...' if len(inputs) > 2 else ''})"))
+        facts.append(("input" if len(inputs) == 1 else "inputs", _inputs_text(inputs)))
     for note in s.get("notes", []):
-        facts.append(("note", note))
+        facts.append(("note", elide_lists(note)))
     return facts
+
+
+def distribution_lines(report: dict[str, Any]) -> list[tuple[str, int]]:
+    """The distribution of classes over decades of positives as (range, classes) pairs, for reports
+    of :data:`DISTRIBUTION_MIN_CLASSES` classes or more; empty otherwise."""
+    s = report["summary"]
+    buckets = s.get("positives_distribution") or []
+    if s["classes"] < DISTRIBUTION_MIN_CLASSES or not buckets:
+        return []
+    return [("0" if b["max"] == 0 else f"{b['min']:,} to {b['max']:,}", b["classes"]) for b in buckets]
+
+
+_FLAG_MEANING = {
+    "absent": "no {positive}s",
+    "rare": "fewer than {rare} {positive}s{min_count}",
+    "no-negatives": "every counted {unit} is a positive",
+    "extreme-weight": "pos_weight or class weight above {extreme}; --clip :{bound} bounds both",
+}
+
+
+def flag_legend(report: dict[str, Any], flags: Sequence[str] | None = None,
+                names: dict[str, str] | None = None) -> str:
+    """What each flag shown means (``names``: the abbreviations printed, if any), in one line: the one
+    place the report defines *rare*."""
+    s = report["summary"]
+    positive, _ = unit_words(s)
+    shown = [f for f in FLAGS if any(f in r["flags"] for r in report["classes"])] if flags is None else flags
+    min_count = (s.get("weight_options") or {}).get("min_count") or 0
+    unit = positive if "pixels" in s else "sample"
+    words = {"positive": positive, "rare": fmt_count(s.get("rare_below", RARE_POSITIVES)), "unit": unit,
+             "extreme": f"{EXTREME_WEIGHT:,.0f}", "bound": f"{EXTREME_WEIGHT:g}",
+             "min_count": f" (--min-count {min_count:g}: {_min_count_effect(s)})" if min_count else
+             " (--min-count K sets the bound and caps their weights)"}
+    return "; ".join(f"{(names or {}).get(f, f)}: {_FLAG_MEANING[f].format(**words)}" for f in shown)
+
+
+def _min_count_effect(summary: dict[str, Any]) -> str:
+    return {"warn": "weights capped at the largest of the others", "skip": "class weight 0",
+            "error": "an error"}.get(summary.get("zero_positives", "warn"), "")
 
 
 def _default_weight_options() -> dict[str, Any]:
@@ -392,33 +688,37 @@ def bar(fraction: float, width: int = BAR_WIDTH, *, ascii_only: bool = False) ->
     return "█" * (eighths // 8) + ("", "▏", "▎", "▍", "▌", "▋", "▊", "▉")[eighths % 8]
 
 
+_ORDER_WORDS = {"count": "most positives", "weight": "largest pos_weight", "name": "name"}
+
+
 def hidden_line(hidden: int, sort: str | None) -> str:
-    order = {"count": "most positives", "weight": "largest pos_weight", "name": "name"}.get(sort or "count")
-    return (f"... {hidden:,} more class{'es' if hidden != 1 else ''} not shown (--top, by {order}); "
-            "every class is in --json and --csv")
+    order = _ORDER_WORDS.get(sort or "count")
+    return (f"... {plural(hidden, 'more class', 'more classes')} not shown (--top, by {order}); "
+            "every class is in --csv and --json")
 
 
 def usage_lines(report: dict[str, Any], path: str = "weights.pt") -> list[str]:
-    """The lines of code that use the saved file, for the target shape the labels have."""
+    """The lines of code that use the saved file, for the target shape the labels have; every comment
+    on a line of its own, so that no code line is longer than it must be (it must survive a copy)."""
     summary = report["summary"]
     shape = summary["weight_shape"]
     spatial = int(summary.get("spatial_ndim") or 0)
     target = "[N, C" + {0: "", 2: ", H, W", 3: ", D, H, W"}.get(spatial, ", ...") + "]"
     if spatial and len(shape) == 1:
         # A flat [C] vector would weigh the last spatial axis: load it reshaped for the target instead.
-        load = [f'w = bceweights.load("{path}", ndim={2 + spatial})  # [C] saved flat, reshaped to '
-                f'{[shape[0]] + [1] * spatial} for {target}']
-        first = "import bceweights, torch"
         shown = [shape[0]] + [1] * spatial
+        lines = ["import bceweights, torch",
+                 f"# saved flat ({list(shape)}, --flat): bceweights.load reshapes it to {shown}",
+                 f'w = bceweights.load("{path}", ndim={2 + spatial})']
     else:
-        load = [f'w = torch.load("{path}", weights_only=True)']
-        first = "import torch"
         shown = shape
+        lines = ["import torch", f'w = torch.load("{path}", weights_only=True)']
     return [
-        first,
-        *load,
-        f'loss_fn = torch.nn.BCEWithLogitsLoss(pos_weight=w["pos_weight"])  # {shown} broadcasts over {target}',
-        '# or weight the whole loss per class: BCEWithLogitsLoss(weight=w["class_weight"])',
+        *lines,
+        f"# {shown} broadcasts over {target}",
+        'loss_fn = torch.nn.BCEWithLogitsLoss(pos_weight=w["pos_weight"])',
+        "# or weigh every element by its class:",
+        '# loss_fn = torch.nn.BCEWithLogitsLoss(weight=w["class_weight"])',
     ]
 
 
@@ -430,30 +730,41 @@ def _md(text: Any) -> str:
     return str(text).replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ")
 
 
-def to_markdown(report: dict[str, Any], *, sort: str | None = None, top: int | None = None) -> str:
-    """The report as Markdown (a summary list, the class table, pairs, warnings): for a model card."""
+def to_markdown(report: dict[str, Any], *, sort: str | None = None, top: int | None = None,
+                title: str | None = None) -> str:
+    """The report as Markdown (a summary list, the class table, pairs, warnings): for a model card.
+    The table shows the rows of :func:`shown_rows`; ``title`` replaces the heading's dataset name."""
     s = report["summary"]
-    lines = [f"## Class balance: {_md(s['dataset'])}", ""]
+    lines = [f"## {_md(title)}" if title else f"## Class balance: {_md(s['dataset'])}", ""]
     lines += [f"- **{_md(k)}:** {_md(v)}" for k, v in summary_lines(report)]
-    rows, hidden = select_rows(report, sort=sort, top=top)
+    spread = distribution_lines(report)
+    if spread:
+        lines += ["", "Classes by positives:", "", "| positives | classes |", "|--:|--:|"]
+        lines += [f"| {label} | {count:,} |" for label, count in spread]
+    shown = shown_rows(report, sort=sort, top=top)
     extra = optional_columns(report)
     head = ["class", "positives", "negatives", "prevalence", "pos_weight", "class_weight", *extra, "flags"]
     align = [":--"] + ["--:"] * (len(head) - 2) + [":--"]
     lines += ["", "| " + " | ".join(head) + " |", "|" + "|".join(align) + "|"]
-    for r in rows:
+    for i, r in enumerate(shown.rows):
+        if i == shown.gap:
+            lines.append("| ... |" + " |" * (len(head) - 1))
         cells = [_md(r["class"]), fmt_count(r["positives"]), fmt_count(r["negatives"]),
                  fmt_pct(r["prevalence"]), fmt_weight(r["pos_weight"]), fmt_weight(r["class_weight"]),
                  *[fmt_count(r.get(c, 0)) for c in extra], ", ".join(r["flags"])]
         lines.append("| " + " | ".join(cells) + " |")
-    if hidden:
-        lines += ["", f"_{_md(hidden_line(hidden, sort))}_"]
+    legend = flag_legend(report)
+    if legend:
+        lines += ["", f"Flags: {_md(legend)}."]
+    if shown.note:
+        lines += ["", f"_{_md(shown.note)}_"]
     pairs = report.get("top_pairs") or []
     if pairs:
         lines += ["", "Most frequent label pairs:", ""]
         lines += [f"- {_md(p['a'])} + {_md(p['b'])}: {fmt_count(p['count'])}" for p in pairs]
     warnings = report.get("warnings") or []
     if warnings:
-        lines += [""] + [f"> **Warning:** {_md(w)}" for w in warnings]
+        lines += [""] + [f"> **Warning:** {_md(elide_lists(w))}" for w in warnings]
     return "\n".join(lines) + "\n"
 
 

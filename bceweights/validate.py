@@ -31,10 +31,11 @@ import numpy as np
 from .counts import Counts
 from .errors import CheckFailed, OptionsError
 from .readers.base import TARGET_BUDGET, TargetSample
-from .report import EXTREME_WEIGHT
+from .report import EXTREME_WEIGHT, RARE_POSITIVES, fmt_weight, option_words, plural, rare_below
 
-#: A class with fewer positives than this gets a pos_weight estimated from a handful of examples.
-FEW_POSITIVES = 5
+#: A class with fewer positives than this gets a pos_weight estimated from a handful of examples: the
+#: report's *rare* (``--min-count`` when the file records one).
+FEW_POSITIVES = RARE_POSITIVES
 #: Loss elements the checks may hold at once (float64): keeps a check well under a second.
 ELEMENT_BUDGET = TARGET_BUDGET
 NUMERIC_RTOL = 1e-6
@@ -95,6 +96,23 @@ class ValidationReport:
     @property
     def warnings(self) -> list[str]:
         return [w for c in self.checks for w in c.warnings]
+
+    def __repr__(self) -> str:
+        """One line: passed or failed, which checks, how many warnings; the first failure's message cut
+        short (``to_dict()`` and the CLI have the whole of it)."""
+        from .report import plural
+
+        by_status = {status: [c.name for c in self.checks if c.status == status] for status in ("fail", "pass", "skip")}
+        parts = [f"{word} {', '.join(names)}" for word, names in
+                 (("failed", by_status["fail"]), ("passed", by_status["pass"]), ("skipped", by_status["skip"]))
+                 if names]
+        if self.warnings:
+            parts.append(plural(len(self.warnings), "warning"))
+        text = f"ValidationReport({'; '.join(parts) or 'no check'}; {self.device}, target {list(self.target_shape)}"
+        if self.failures:
+            message = self.failures[0].message
+            text += f"; {self.failures[0].name}: {message[:77] + '...' if len(message) > 80 else message}"
+        return text + ")"
 
     def __getitem__(self, name: str) -> CheckResult:
         for check in self.checks:
@@ -306,18 +324,23 @@ def check_sanity(payload: dict[str, Any], counts: Counts) -> CheckResult:
             failures.append(f"{key} is negative for {_names([labels[i] for i in np.flatnonzero(neg)])}")
         big = np.isfinite(v) & (v > EXTREME_WEIGHT)
         if big.any():
-            named = [f"'{labels[i]}' ({_fmt(v[i])})" for i in np.flatnonzero(big)[:8]]
-            more = f" and {int(big.sum()) - 8} more" if big.sum() > 8 else ""
-            warnings.append(f"{key} above {EXTREME_WEIGHT:g} for {', '.join(named)}{more}: one element "
-                            "outweighs a thousand others; consider --clip or --normalize")
+            named = [f"'{labels[i]}' ({fmt_weight(v[i])})" for i in np.flatnonzero(big)[:8]]
+            more = f" and {int(big.sum()) - 8:,} more" if big.sum() > 8 else ""
+            # --normalize rescales class weights only; --clip bounds both, --smoothing lifts tiny counts.
+            fix = "--clip :1000 or --smoothing 1" if key == "pos_weight" else "--clip :1000 or --normalize mean"
+            warnings.append(f"{key} above {EXTREME_WEIGHT:,.0f} for {', '.join(named)}{more}: one element "
+                            f"outweighs a thousand others; consider {fix}")
         details[f"{key}_range"] = [float(np.nanmin(v)), float(np.nanmax(v))] if np.isfinite(v).any() else None
     pos, neg_counts = counts.pos, counts.neg
     absent = [labels[i] for i in np.flatnonzero(pos <= 0)]
-    few = [f"'{labels[i]}' ({_fmt(pos[i])})" for i in np.flatnonzero((pos > 0) & (pos < FEW_POSITIVES))]
+    meta = payload.get("meta") if isinstance(payload.get("meta"), dict) else {}
+    few_below = rare_below((meta.get("weights") or {}).get("min_count") if isinstance(meta.get("weights"), dict)
+                           else None)
+    few = [f"'{labels[i]}' ({_fmt(pos[i])})" for i in np.flatnonzero((pos > 0) & (pos < few_below))]
     if absent:
         warnings.append(f"no positives for {_names(absent)}: pos_weight there is a placeholder (1), not a ratio")
     if few:
-        warnings.append(f"fewer than {FEW_POSITIVES} positives for {', '.join(few[:8])}"
+        warnings.append(f"fewer than {few_below:g} positives (rare) for {', '.join(few[:8])}"
                         f"{' and more' if len(few) > 8 else ''}: their pos_weight rests on a handful of examples")
     if "pos_count" in tensors and "neg_count" in tensors:
         stale = ~(np.isclose(tensors["pos_count"], pos, rtol=COUNT_RTOL, atol=1e-9)
@@ -329,13 +352,15 @@ def check_sanity(payload: dict[str, Any], counts: Counts) -> CheckResult:
                             f"classes: {', '.join(named)}")
             used = (payload.get("meta") or {}).get("options") if isinstance(payload.get("meta"), dict) else None
             hint = hint or ("the weights were computed from other files or options; pass the same ones to validate"
-                            + (f" (the file records {used})" if used else ""))
+                            + (f" (the file records {' '.join(option_words(used)) or 'the default options'})"
+                               if isinstance(used, dict) else ""))
     details["warnings"] = len(warnings)
     if failures:
         return CheckResult("sanity", False, "; ".join(failures), details, warnings, hint=hint)
     rng = details.get("pos_weight_range")
-    message = (f"{c} classes match the labels, in order; counts match; all weights finite"
-               + (f", pos_weight in [{_fmt(rng[0])}, {_fmt(rng[1])}]" if rng else ""))
+    message = (f"{plural(c, 'class')} {'matches' if c == 1 else 'match'} the labels, in order; counts match; "
+               "all weights finite"
+               + (f", pos_weight in [{fmt_weight(rng[0])}, {fmt_weight(rng[1])}]" if rng else ""))
     return CheckResult("sanity", True, message, details, warnings)
 
 

@@ -157,7 +157,7 @@ def test_report_from_pt_equals_compute(cli, table, tmp_path, extra):
     # compute prints the report, then (possibly) its loss checks: the report part is identical
     assert again.stdout.strip() and first.stdout.startswith(again.stdout)
     assert "weights: " in again.stdout and "checks" not in again.stdout
-    assert "Rare_Class" in first.stdout and "normalize=mean" in first.stdout
+    assert "Rare_Class" in first.stdout and "--normalize mean" in first.stdout
     for suffix in ("md", "csv"):
         assert (tmp_path / f"a.{suffix}").read_text() == (tmp_path / f"b.{suffix}").read_text()
     # compute's JSON may add the loss checks it ran ("validation"); every report figure is the same
@@ -200,7 +200,9 @@ def test_render_one_class():
     text = _render(doc)
     assert "classes: 1" in text
     assert re.search(r"^only\s+5\s+15\s+25\.00%", text, re.M)
-    assert "imbalance ratio: 1.0" in text
+    # one class: no ratio of a class to itself, and the class is not called "rarest"
+    assert "imbalance ratio" not in text and "rarest" not in text
+    assert "class: only (5 positives of 20 samples, 25.00%): pos_weight 3, class weight 4" in text
     assert "label pairs" not in text
 
 
@@ -441,12 +443,24 @@ def test_weight_options_round_trip(tmp_path):
 
     back = result_from_payload(bio.load(tmp_path / "w.pt"))
     assert report.build_report(back) == report.build_report(result)
-    assert "smoothing=1.0" in _render(report.build_report(back), width=200)
+    assert "weight options: --scheme inverse --normalize none --zero-positives warn --smoothing 1\n" in \
+        _render(report.build_report(back), width=200)
 
 
 def test_legend_explains_only_the_count_columns_shown():
     counts = Counts(["background", "object"], spatial_ndim=2)
-    counts.add(pos=[80, 10], neg=[10, 80], ignored=[10, 10], samples=1, pixels=100, image_count=[1, 1])
+    counts.add(pos=[80, 10], neg=[10, 70], ignored=[10, 20], samples=1, pixels=100, image_count=[1, 1])
     text = _render(report.build_report(Result(counts, compute_weights(counts), {"inputs": ["m.png"]})), width=160)
     assert "ignored: counted as neither positive nor negative" in text
     assert "uncertain:" not in text and "missing:" not in text
+
+
+def test_a_count_the_same_on_every_row_is_said_once():
+    """Void pixels are ignored for every class alike: one summary line, not a column of equal numbers."""
+    counts = Counts(["background", "object"], spatial_ndim=2)
+    counts.add(pos=[80, 10], neg=[10, 80], ignored=[10, 10], samples=1, pixels=100, image_count=[1, 1])
+    doc = report.build_report(Result(counts, compute_weights(counts), {"inputs": ["m.png"]}))
+    text = _render(doc, width=160)
+    assert "ignored on every class: 10 pixels" in text
+    assert "ignored" not in _header(text).split()
+    assert report.optional_columns(doc) == ["images"] and report.constant_columns(doc) == {"ignored": 10}

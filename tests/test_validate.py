@@ -213,8 +213,8 @@ def test_sanity_fails_on_inf_negative_and_stale_counts_and_warns_on_extremes():
     payload = result_for(counts).payload()
     ok = check_sanity(payload, counts)
     assert ok.passed, ok.message
-    assert any("pos_weight above 1000 for 'rare' (1499)" in w for w in ok.warnings)
-    assert any("fewer than 5 positives for 'rare' (2), 'few' (4)" in w for w in ok.warnings)
+    assert any("pos_weight above 1,000 for 'rare' (1,499)" in w for w in ok.warnings)
+    assert any("fewer than 10 positives (rare) for 'rare' (2), 'few' (4)" in w for w in ok.warnings)
     bad = dict(payload, pos_weight=torch.tensor([1.0, math.inf, math.nan, 1.0]),
                class_weight=torch.tensor([1.0, 1.0, 1.0, -2.0]))
     check = check_sanity(bad, counts)

@@ -362,8 +362,12 @@ REPORT_OPTIONS = [
         "--csv", help="Write one row per class (counts, prevalence, weights, flags), e.g. "
         "[cyan]--csv classes.csv[/cyan].", rich_help_panel=REPORT)]),
     _param("plot", Annotated[Optional[Path], typer.Option(
-        "--plot", help="Draw positives per class (log axis) and pos_weight to a .png or .svg, e.g. "
-        "[cyan]--plot balance.png[/cyan]. Needs matplotlib (the \\[plot] extra).", rich_help_panel=REPORT)]),
+        "--plot", help="Draw positives and pos_weight per class (log axes; rank-frequency for many "
+        "classes) to a .png, .svg or .pdf, e.g. [cyan]--plot balance.png[/cyan]. Needs matplotlib (the "
+        "\\[plot] extra).", rich_help_panel=REPORT)]),
+    _param("title", Annotated[Optional[str], typer.Option(
+        "--title", help="Title of the plot and the Markdown report (default: the dataset's name), e.g. "
+        "[cyan]--title 'ChestX-ray14 train'[/cyan].", rich_help_panel=REPORT)]),
     _param("cooccurrence", Annotated[Optional[Path], typer.Option(
         "--cooccurrence", help="Write the full class x class co-occurrence counts (label tables) as CSV, "
         "e.g. [cyan]--cooccurrence pairs.csv[/cyan].", rich_help_panel=REPORT)]),
@@ -372,8 +376,9 @@ REPORT_OPTIONS = [
         "pos_weight, i.e. rarest, first). Default: the data's order. e.g. [cyan]--sort weight[/cyan].",
         rich_help_panel=REPORT)]),
     _param("top", Annotated[Optional[int], typer.Option(
-        "--top", min=1, help="Show only the first K classes of the table (by --sort, default count) and "
-        "say how many are hidden, e.g. [cyan]--top 20[/cyan].", rich_help_panel=REPORT)]),
+        "--top", min=1, help="Show the first K classes of the table (by --sort, default count) and say "
+        "how many are hidden, e.g. [cyan]--top 20[/cyan]. Default above 50 classes: the 10 most and the "
+        "10 least frequent.", rich_help_panel=REPORT)]),
 ]
 
 
@@ -401,8 +406,10 @@ def _render(job, files, *, quiet: bool, name_written: bool = False) -> None:
     from .render import render_report
 
     if not quiet and not files.json_to_stdout:
-        render_report(job.report, _stdout_console(), show_usage=None if job.failed else str(job.weights),
-               sort=files.sort, top=files.top)
+        saved = not job.failed and job.report["summary"].get("output") is not None
+        render_report(job.report, _stdout_console(), show_usage=str(job.weights) if saved else None,
+                      sort=files.sort, top=files.top, replaced=job.replaced,
+                      unsaved=str(job.weights) if not job.failed and not saved else None)
     if job.checks is not None:
         _print_checks(job.checks, quiet=quiet, stderr=files.json_to_stdout)
     others = [str(p) for p in job.written if Path(p) != Path(job.weights)]
@@ -552,6 +559,9 @@ def compute(
         "[C, 1, 1, 1] for 3-D masks, which broadcast over an [N, C, H, W] / [N, C, D, H, W] target), "
         "e.g. [cyan]--flat[/cyan] when the training code reshapes the weights itself.",
         rich_help_panel=OUTPUT)] = False,
+    no_save: Annotated[bool, typer.Option(
+        "--no-save", help="Print the report (and write the report files asked for) without saving the "
+        ".pt, e.g. [cyan]--no-save[/cyan] for a first look.", rich_help_panel=OUTPUT)] = False,
     engine: EngineOpt = Engine.local,
     scheduler: SchedulerOpt = None,
     no_validate: NoValidateOpt = False,
@@ -571,7 +581,8 @@ def compute(
                             zero_positives="error" if strict else zero_positives.value, beta=beta,
                             enet_k=enet_k, min_count=min_count, clip=clip, smoothing=smoothing)
     job = api.run_compute(
-        labels, spec, options, output=output, files=files, flat=flat, validate=not no_validate,
+        labels, spec, options, output=output, files=files, flat=flat, save=not no_save,
+        validate=not no_validate,
         device=device.value, sample_weights=sample_weights,
         sample_options=_sample_options(sample_weights, sample_reduce, repeat_threshold, id_column),
         progress=RichProgress(), **_engine_args(engine, scheduler))

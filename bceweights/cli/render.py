@@ -4,6 +4,7 @@ data; only this module knows about the terminal."""
 
 from __future__ import annotations
 
+import re
 import sys
 from typing import Any
 
@@ -23,105 +24,255 @@ def stdout_console():
 
 
 _FLAG_STYLE = {"absent": "bold red", "extreme-weight": "red", "rare": "yellow", "no-negatives": "magenta"}
+#: Flag names of the narrowest table, explained by the legend under it.
+_SHORT_FLAGS = {"absent": "absent", "rare": "rare", "no-negatives": "no-neg", "extreme-weight": "extreme"}
+#: The pieces of a class name that a narrow column may put on separate lines: a word with the
+#: spaces after it, or a word ending in ``_ - / . :``.
+_SPLIT_WORDS = re.compile(r"[^\s_\-/.:]*[_\-/.:]+|[^\s_\-/.:]+\s*|\s+")
+
+
+def wrap(text, width: int, indent: int = 2) -> list:
+    """``text`` (a :class:`rich.text.Text`) cut into lines of at most ``width`` cells at spaces, the
+    lines after the first indented by ``indent``; a word longer than a whole line is the only thing
+    ever cut. Styles are kept."""
+    from rich.cells import cell_len
+    from rich.text import Text
+
+    plain = text.plain
+    later = max(width - indent, 1)
+    lines: list[Text] = []
+    start, room = 0, max(width, 1)
+
+    def close(end: int) -> None:
+        line = text[start:end]
+        line.rstrip()
+        lines.append(line)
+
+    for match in re.finditer(r"\S+\s*", plain):
+        word_start = match.start()
+        word_end = word_start + len(match.group().rstrip())
+        if cell_len(plain[start:word_end]) > room and plain[start:word_start].strip():
+            close(word_start)  # the line holds words already: this one starts the next
+            start, room = word_start, later
+        while cell_len(plain[start:word_end]) > room:
+            cut = start + room  # a word wider than a whole line: cut it, the only word ever split
+            lines.append(text[start:cut])
+            start, room = cut, later
+    close(len(plain))
+    return [line if i == 0 else Text(" " * indent) + line for i, line in enumerate(lines)]
+
+
+def _printer(console):
+    """print(text, indent): a Text wrapped to the console's width with a hanging indent in a terminal,
+    one whole line otherwise (a pipe or a file keeps every name whole, for grep)."""
+
+    def emit(text, indent: int = 2) -> None:
+        if console.is_terminal:
+            for line in wrap(text, console.width, indent):
+                console.print(line, soft_wrap=True, highlight=False)
+        else:
+            console.print(text, soft_wrap=True, highlight=False)
+
+    return emit
+
+
+def _fact(key: str, value: str, style: str = ""):
+    from rich.text import Text
+
+    return Text.assemble((f"{key}: ", "bold"), (value, style))
 
 
 def render_report(doc: dict[str, Any], console, *, show_usage: str | None = None, sort: str | None = None,
-                  top: int | None = None) -> None:
+                  top: int | None = None, replaced: bool = False, unsaved: str | None = None) -> None:
     """Print the report with Rich: colour in a terminal (``NO_COLOR`` honoured by Rich), plain text
-    otherwise; when not a terminal nothing is cut to the console width, so names stay whole."""
+    otherwise. In a terminal every line fits its width: text wraps at spaces with an indent, the
+    table drops its bar, then the rarer count columns, then takes two-line headers and short flags
+    explained by its legend, and wraps class names at word boundaries; when not a terminal nothing
+    is cut, so names stay whole. Sections are separated by a blank line.
+
+    ``show_usage``: the saved ``.pt``, shown with the code that loads it (``replaced``: it replaced a
+    file of that name); ``unsaved``: the ``.pt`` that ``--no-save`` did not write."""
+    from rich.text import Text
+
+    emit = _printer(console)
+    for key, value in report.summary_lines(doc):
+        style = "red" if key.startswith("no ") else "cyan" if key in ("rarest class", "class") else ""
+        emit(_fact(key, value, style))
+
+    spread = report.distribution_lines(doc)
+    if spread:
+        console.print()
+        _render_distribution(doc, spread, console, emit)
+
+    shown = report.shown_rows(doc, sort=sort, top=top)
+    console.print()
+    dropped, names = _render_table(doc, shown, console)
+    legend = report.flag_legend(doc, names=names)
+    if legend:
+        emit(Text(legend, style="dim"))
+    if dropped:
+        emit(Text(f"({', '.join(dropped)} not shown: the terminal is too narrow; see --csv)", style="dim"))
+    elif any(c in report.optional_columns(doc) for c in ("ignored", "uncertain", "missing")):
+        emit(Text(_columns_legend(report.optional_columns(doc)), style="dim"))
+    if shown.note:
+        emit(Text(shown.note, style="dim"))
+
+    pairs = doc.get("top_pairs") or []
+    if pairs:
+        console.print()
+        samples = doc["summary"]["samples"]
+        emit(Text("most frequent label pairs:", style="bold"))
+        for pair in pairs[:report.SHOWN_PAIRS]:
+            share = f" ({report.fmt_pct(pair['count'] / samples)} of samples)" if samples else ""
+            emit(Text(f"  {pair['a']} + {pair['b']}: {report.fmt_count(pair['count'])}{share}"), indent=4)
+        mode = doc.get("cooccurrence") or {}
+        if mode.get("mode", "dense") != "dense":
+            emit(Text(f"  {mode['note']}", style="dim"), indent=4)
+
+    warnings = doc.get("warnings", [])
+    if warnings:
+        console.print()
+    for warning in warnings:
+        emit(Text.assemble(("warning: ", "yellow"), report.elide_lists(warning)))
+
+    if show_usage or unsaved:
+        console.print()
+    if show_usage:
+        emit(Text.assemble(("weights: ", "bold"), show_usage,
+                           (" (it replaced the file of that name that was there)", "yellow") if replaced else "",
+                           "; use them with:"))
+        for line in report.usage_lines(doc, show_usage):
+            # Never wrapped: a copied line must run as it is (a long path overflows, it is not cut).
+            console.print(Text(f"  {line}"), soft_wrap=True, highlight=False)
+    elif unsaved:
+        emit(Text.assemble(("not saved", "bold"), f" (--no-save): run again without --no-save to write "
+                           f"{unsaved}"))
+
+
+def _render_distribution(doc, spread, console, emit) -> None:
+    from rich import box
+    from rich.table import Table
+    from rich.text import Text
+
+    positive, _ = report.unit_words(doc["summary"])
+    emit(Text(f"classes by {positive}s (median class: {report.fmt_count(doc['summary']['median_positives'])}):",
+              style="bold"))
+    ascii_only = not (console.encoding or "").lower().startswith("utf")
+    largest = max((n for _, n in spread), default=0)
+    table = Table(box=box.SIMPLE, show_header=False, show_edge=False, pad_edge=False, padding=(0, 1, 0, 0))
+    table.add_column(no_wrap=True)
+    table.add_column(justify="right", no_wrap=True)
+    table.add_column(no_wrap=True, style="blue")
+    for label, n in spread:
+        table.add_row(f"  {label}", report.fmt_count(n), report.bar(n / largest if largest else 0, 20,
+                                                                      ascii_only=ascii_only))
+    console.print(table)
+
+
+def _wrap_name(name: str, width: int) -> str:
+    """A class name in lines of at most ``width`` cells, broken at spaces or after ``_ - / . :``; a
+    piece longer than ``width`` is cut (nothing else can be done with it)."""
+    if len(name) <= width:
+        return name
+    lines, line = [], ""
+    for piece in _SPLIT_WORDS.findall(name):
+        if line and len(line) + len(piece.rstrip()) > width:
+            lines.append(line.rstrip())
+            line = piece.lstrip()
+        else:
+            line += piece
+        while len(line.rstrip()) > width:
+            lines.append(line[:width])
+            line = line[width:]
+    if line.strip():
+        lines.append(line.rstrip())
+    return "\n".join(lines)
+
+
+def _render_table(doc, shown, console) -> tuple[list[str], dict[str, str] | None]:
+    """The class table, as wide as it needs and no wider than a terminal; returns the count columns
+    left out for room and the flag abbreviations used (None: full names)."""
     from rich import box
     from rich.markup import escape
     from rich.measure import Measurement
     from rich.table import Table
 
+    rows = shown.rows
     terminal = console.is_terminal
-    plain = {"highlight": False, "soft_wrap": not terminal}
-    for key, value in report.summary_lines(doc):
-        style = "red" if key.startswith("no ") else "cyan" if key == "rarest class" else ""
-        text = f"[{style}]{escape(value)}[/{style}]" if style else escape(value)
-        console.print(f"[bold]{escape(key)}:[/bold] {text}", **plain)
-
-    rows, hidden = report.select_rows(doc, sort=sort, top=top)
     extra = report.optional_columns(doc)
     ascii_only = not (console.encoding or "").lower().startswith("utf")
     max_prev = max((r["prevalence"] for r in doc["classes"]), default=0.0)
-
     longest = max((len(r["class"]) for r in rows), default=5)
+    positive, sample = report.unit_words(doc["summary"])
+    unit = positive if "pixels" in doc["summary"] else sample
 
-    def build(with_bar: bool, extra: list[str], compact: bool = False) -> Table:
-        # compact: two-line headers, for a narrow terminal
-        table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
-        table.add_column("class", style="bold", overflow="fold", min_width=min(max(longest, 5), 16))
+    def build(with_bar: bool, extra: list[str], compact: bool, name_width: int) -> Table:
+        # compact: headers on two lines at a space ("% of samples" for prevalence), flags abbreviated
+        # (the legend under the table says what they mean)
+        table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, padding=(0, 1, 0, 0))
+        table.add_column("class", style="bold", no_wrap=True)
         table.add_column("positives", justify="right", no_wrap=True)
         table.add_column("negatives", justify="right", no_wrap=True)
-        table.add_column("preva-\nlence" if compact else "prevalence", justify="right", no_wrap=True)
+        table.add_column(f"% of\n{unit}s" if compact else "prevalence", justify="right", no_wrap=True)
         if with_bar:
             table.add_column("", no_wrap=True, style="blue", min_width=report.BAR_WIDTH)
-        table.add_column("pos_\nweight" if compact else "pos_weight", justify="right", no_wrap=True)
-        table.add_column("class_\nweight" if compact else "class_weight", justify="right", no_wrap=True)
+        table.add_column("pos_weight", justify="right", no_wrap=True)
+        table.add_column("class\nweight" if compact else "class_weight", justify="right", no_wrap=True)
         for name in extra:
             table.add_column(name, justify="right", no_wrap=True)
-        table.add_column("flags", overflow="fold", min_width=6 if any(r["flags"] for r in rows) else 5)
-        for row in rows:
-            cells = [escape(row["class"]), report.fmt_count(row["positives"]), report.fmt_count(row["negatives"]),
-                     report.fmt_pct(row["prevalence"])]
+        table.add_column("flags", no_wrap=True)
+        gap_cells = ["..." if ascii_only else "⋯"] + [""] * (len(table.columns) - 1)
+        for i, row in enumerate(rows):
+            if i == shown.gap:
+                table.add_row(*gap_cells, style="dim")
+            cells = [escape(_wrap_name(row["class"], name_width)), report.fmt_count(row["positives"]),
+                     report.fmt_count(row["negatives"]), report.fmt_pct(row["prevalence"])]
             if with_bar:
                 frac = row["prevalence"] / max_prev if max_prev > 0 else 0.0
                 cells.append(report.bar(frac, ascii_only=ascii_only))
             cells += [report.fmt_weight(row["pos_weight"]), report.fmt_weight(row["class_weight"])]
             cells += [report.fmt_count(row.get(name, 0)) for name in extra]
-            cells.append(" ".join(f"[{_FLAG_STYLE[f]}]{f}[/{_FLAG_STYLE[f]}]" for f in row["flags"]))
+            flags = [(_SHORT_FLAGS[f] if compact else f, _FLAG_STYLE[f]) for f in row["flags"]]
+            cells.append(" ".join(f"[{style}]{name}[/{style}]" for name, style in flags))
             table.add_row(*cells)
         return table
 
     def width_of(table: Table) -> int:
         return Measurement.get(console, console.options.update(max_width=100_000), table).maximum
 
-    table = build(True, extra)
-    needed = width_of(table)
-    dropped: list[str] = []
-    if terminal:
-        # In a narrow terminal the bar goes first, then the ignored/uncertain/missing columns (they
-        # stay in --csv and --json), so that names, counts and weights keep their room.
-        if needed > console.width:
-            table = build(False, extra)
-        if extra and width_of(table) > console.width:
-            table, dropped = build(False, []), extra
-        if width_of(table) > console.width:
-            table = build(False, [], compact=True)
-        console.print(table)
-    else:
+    if not terminal:
+        table = build(True, extra, False, longest)
         # Console.print caps ``width`` at the console's width (80 for a pipe), so widen the console.
         saved = console.width
-        console.width = max(needed, saved)
+        console.width = max(width_of(table), saved)
         try:
             console.print(table)
         finally:
             console.width = saved
-    if hidden:
-        console.print(f"[dim]{report.hidden_line(hidden, sort)}[/dim]", **plain)
-    if dropped:
-        console.print(f"[dim]({', '.join(dropped)} not shown: the terminal is too narrow; see --csv)[/dim]",
-                      **plain)
-    elif any(c in extra for c in ("ignored", "uncertain", "missing")):
-        console.print(f"[dim]{_columns_legend(extra)}[/dim]", **plain)
-    pairs = doc.get("top_pairs") or []
-    if pairs:
-        samples = doc["summary"]["samples"]
-        console.print("[bold]most frequent label pairs:[/bold]", **plain)
-        for pair in pairs[:report.SHOWN_PAIRS]:
-            share = f" ({report.fmt_pct(pair['count'] / samples)} of samples)" if samples else ""
-            console.print(f"  {escape(pair['a'])} + {escape(pair['b'])}: {report.fmt_count(pair['count'])}{share}",
-                          **plain)
-        mode = doc.get("cooccurrence") or {}
-        if mode.get("mode", "dense") != "dense":
-            console.print(f"  [dim]{escape(mode['note'])}[/dim]", **plain)
-    for warning in doc.get("warnings", []):
-        console.print(f"[yellow]warning:[/yellow] {escape(warning)}", **plain)
-    if show_usage:
-        console.print(f"[bold]weights:[/bold] {escape(show_usage)}; use them with:", **plain)
-        for line in report.usage_lines(doc, show_usage):
-            console.print(f"  {line}", highlight=False, markup=False, soft_wrap=not terminal)
+        return [], None
+
+    # Wider layouts first: the bar goes first, then the headers fold at a space (flags abbreviated),
+    # then the ignored/uncertain/missing/images columns go (they stay in --csv and --json). Only when
+    # no layout holds the names whole does a class name wrap, at its word boundaries (``_ - / . :`` and
+    # spaces), in the widest layout that leaves it a short word's room.
+    layouts = [(True, extra, False), (False, extra, False), (False, extra, True), (False, [], False),
+               (False, [], True)]
+    chosen = None
+    for with_bar, columns, compact in layouts:
+        table = build(with_bar, columns, compact, longest)
+        if width_of(table) <= console.width:
+            chosen = table, columns, compact
+            break
+    if chosen is None:
+        for number, (with_bar, columns, compact) in enumerate(layouts):
+            table = build(with_bar, columns, compact, longest)
+            name_width = longest - (width_of(table) - console.width)
+            if name_width >= min(longest, 12) or number == len(layouts) - 1:
+                chosen = build(with_bar, columns, compact, max(name_width, 4)), columns, compact
+                break
+    table, columns, compact = chosen
+    console.print(table)
+    return [c for c in extra if c not in columns], _SHORT_FLAGS if compact else None
 
 
 _LEGEND = {
@@ -136,21 +287,23 @@ def _columns_legend(shown) -> str:
     return "; ".join(text for column, text in _LEGEND.items() if column in shown)
 
 
-
-
-_TAGS = {"pass": "[green]PASS[/green]", "fail": "[bold red]FAIL[/bold red]", "skip": "[dim]SKIP[/dim]"}
+_TAGS = {"pass": ("PASS", "green"), "fail": ("FAIL", "bold red"), "skip": ("SKIP", "dim")}
 
 
 def render_checks(checks, console) -> None:
-    """One pass/fail line per check, then its warnings (Rich)."""
-    from rich.markup import escape
+    """One pass/fail line per check, then its warnings (Rich); in a terminal, a long line wraps under
+    its message, past the tag and the check's name."""
+    from rich.text import Text
 
-    console.print(f"[bold]checks[/bold] ({checks.device}, target {checks.target_shape}: {escape(checks.source)})",
-                  soft_wrap=True)
+    emit = _printer(console)
+    console.print()
+    emit(Text.assemble(("checks", "bold"), f" ({checks.device}, target {checks.target_shape}: {checks.source})"))
     for check in checks.checks:
-        console.print(f"  {_TAGS[check.status]}  {check.name:<9}  {escape(check.message)}", soft_wrap=True)
+        tag, style = _TAGS[check.status]
+        emit(Text.assemble("  ", (tag, style), f"  {check.name:<9}  ", report.elide_lists(check.message)),
+             indent=19)
         for warning in check.warnings:
-            console.print(f"  [yellow]WARN[/yellow]  {'':<9}  {escape(warning)}", soft_wrap=True)
+            emit(Text.assemble("  ", ("WARN", "yellow"), f"  {'':<9}  ", report.elide_lists(warning)), indent=19)
 
 
 class RichProgress:
