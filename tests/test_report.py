@@ -7,6 +7,7 @@ import csv
 import io
 import itertools
 import json
+import math
 import re
 import struct
 import time
@@ -381,24 +382,213 @@ def test_plot_png_for_5_classes_via_cli(cli, sample_data, tmp_path):
         im.verify()
 
 
-def test_plot_200_classes_png_and_svg(tmp_path):
+def test_plot_100_classes_bars_png_and_svg(tmp_path):
     pytest.importorskip("matplotlib")
     from bceweights.plot import layout, save_plot
 
     rng = np.random.default_rng(0)
-    pos = np.floor(10 ** rng.uniform(0, 4, 200))
+    pos = np.floor(10 ** rng.uniform(0, 4, 100))
     pos[7] = 0
-    doc = report.build_report(_result([f"class_{i}" for i in range(200)], pos, 20_000 - pos, samples=20_000))
+    doc = report.build_report(_result([f"class_{i}" for i in range(100)], pos, 20_000 - pos, samples=20_000))
     save_plot(doc, tmp_path / "p.png")
     width, height = _png_size(tmp_path / "p.png")
-    assert 1800 <= width <= 3000 and 700 <= height <= 1500
+    assert 1400 <= width <= 2600 and 800 <= height <= 1600
     svg = (tmp_path / "p.svg")
     save_plot(doc, svg)
     text = svg.read_text()
     assert "<svg" in text[:1000] and text.rstrip().endswith("</svg>")
-    geo = layout(200, 9)
+    geo = layout(100, 9)
     # names are thinned so that they never overlap: step x line height fits the bar spacing
     assert geo["rotation"] == 90 and geo["step"] >= 2
+
+
+def _figure(doc, **kwargs):
+    pytest.importorskip("matplotlib")
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    from bceweights.plot import figure
+
+    fig = figure(doc, **kwargs)
+    FigureCanvasAgg(fig).draw()  # lays the text out, so that its extents are real
+    return fig
+
+
+def test_plot_bars_and_weights_in_two_panels_labels_never_meet_markers():
+    pos = np.array([13_900, 9_260, 8_000, 4_380, 978, 144, 12, 0], dtype=float)
+    doc = report.build_report(_result([f"finding {i}" for i in range(8)], pos, 78_468 - pos, samples=78_468))
+    fig = _figure(doc, title="ChestX-ray14 train")
+    bars_ax, weights_ax = fig.axes
+    assert fig._suptitle.get_text() == "ChestX-ray14 train"
+    # bars: the positives, most frequent first (the absent class a gap, marked on the floor)
+    heights = [r.get_height() for r in bars_ax.patches]
+    assert heights[:7] == sorted(pos[pos > 0], reverse=True) and math.isnan(heights[7])
+    assert bars_ax.get_yscale() == "log" and weights_ax.get_yscale() == "log"
+    line = weights_ax.lines[0]
+    expected = sorted(doc["classes"], key=lambda r: -r["positives"])
+    np.testing.assert_allclose(line.get_ydata()[:7], [r["pos_weight"] for r in expected[:7]])
+    # every value label and every pos_weight marker, in display pixels: no label box holds a marker
+    renderer = fig.canvas.get_renderer()
+    boxes = [t.get_window_extent(renderer) for ax in fig.axes for t in ax.texts]
+    assert len(boxes) >= 14
+    markers = weights_ax.transData.transform(np.column_stack([line.get_xdata(), line.get_ydata()]))
+    for box in boxes:
+        for x, y in markers[np.isfinite(markers).all(axis=1)]:
+            assert not box.contains(x, y)
+    for i, a in enumerate(boxes):
+        for b in boxes[i + 1:]:
+            assert not a.overlaps(b)
+    # the same tick labels on both log axes: 1, 10, 100, 1k ...
+    labels = {t.get_text() for ax in fig.axes for t in ax.get_yticklabels() if t.get_text()}
+    assert labels and all(re.fullmatch(r"[\d.]+[kM]?", t) for t in labels)
+
+
+def test_plot_one_binary_mask_class_is_foreground_against_background():
+    counts = Counts(["foreground"], spatial_ndim=2)
+    counts.add(pos=[6_137_070], neg=[1_727_250], samples=30, pixels=7_864_320, image_count=[30])
+    doc = report.build_report(Result(counts, compute_weights(counts), {"inputs": ["label/0.png", "label/1.png"]}))
+    fig = _figure(doc)
+    (ax,) = fig.axes
+    assert [r.get_height() for r in ax.patches] == [6_137_070, 1_727_250]
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["foreground", "background"]
+    assert ax.get_ylabel() == "pixels"
+    assert "pos_weight = background / foreground = 0.281" in ax.get_title()
+    assert fig._suptitle.get_text() == "label (2 files): 1 class, 30 images, 7.86M pixels"
+
+
+def test_plot_of_volumes_says_voxels_and_volumes():
+    counts = Counts(["background", "kidney", "tumor"], spatial_ndim=3)
+    pos = np.array([823_449_817, 5_427_625, 546_174], dtype=float)
+    counts.add(pos=pos, neg=829_423_616 - pos, samples=10, pixels=829_423_616, image_count=[10, 10, 10])
+    doc = report.build_report(Result(counts, compute_weights(counts), {"inputs": ["a/s.nii.gz", "b/s.nii.gz"]}))
+    fig = _figure(doc)
+    assert fig.axes[0].get_ylabel() == "voxels per class (log)"
+    assert "10 volumes, 829M voxels" in fig._suptitle.get_text()
+    words = " ".join(t.get_text() for ax in fig.axes for t in [ax.title, ax.xaxis.label, ax.yaxis.label])
+    assert "pixel" not in words and "image" not in words
+
+
+def test_plot_many_classes_is_rank_frequency_on_log_log_axes():
+    rng = np.random.default_rng(5)
+    pos = np.floor(20_000 / np.arange(1, 2001) ** 1.1)
+    pos[rng.choice(2000, 5, replace=False)] = 0
+    names = [f"/m/{i:05x}" for i in range(2000)]
+    doc = report.build_report(_result(names, pos, 1_000_000 - pos, samples=1_000_000))
+    fig = _figure(doc)
+    top, bottom = fig.axes
+    assert (top.get_xscale(), top.get_yscale(), bottom.get_yscale()) == ("log", "log", "log")
+    curve = top.lines[0]
+    present = np.sort(pos[pos > 0])[::-1]
+    np.testing.assert_array_equal(curve.get_xdata(), np.arange(1, len(present) + 1))
+    np.testing.assert_array_equal(curve.get_ydata(), present)
+    (box,) = top.texts
+    assert "most frequent: /m/00000 (20k)" in box.get_text() and "5 classes with no positives" in box.get_text()
+    # the box of names sits below the curve: no point of the curve inside it
+    renderer = fig.canvas.get_renderer()
+    extent = box.get_bbox_patch().get_window_extent(renderer)
+    points = top.transData.transform(np.column_stack([curve.get_xdata(), curve.get_ydata()]))
+    assert not any(extent.contains(x, y) for x, y in points)
+
+
+def test_plot_title_from_the_cli(cli, table, tmp_path):
+    pytest.importorskip("matplotlib")
+    svg = tmp_path / "p.svg"
+    res = cli("compute", table, "-o", tmp_path / "w.pt", "--plot", svg, "--title", "Train split, v2", "-q",
+              "--markdown", tmp_path / "r.md")
+    assert res.exit_code == 0, res.stderr
+    assert "Train split, v2" in svg.read_text()
+    assert (tmp_path / "r.md").read_text().startswith("## Train split, v2\n")
+
+
+# ---------------------------------------------------------------------------------------------------
+# The Python API: a result as a person reads it
+
+
+def test_result_to_frame_matches_the_counts(sample_data):
+    import pandas as pd
+
+    from bceweights import compute
+
+    path = sample_data / "chest_xray_labels.csv"
+    result = compute(path, where=(("split", "train"),))
+    frame = result.to_frame()
+    raw = pd.read_csv(path)
+    raw = raw[raw["split"] == "train"]
+    assert list(frame.index) == result.classes and frame.index.name == "class"
+    for name in result.classes:
+        assert frame.loc[name, "positives"] == (raw[name] == 1).sum()
+        assert frame.loc[name, "negatives"] == ((raw[name] == 0) | raw[name].isna()).sum()
+    np.testing.assert_allclose(frame["pos_weight"], frame["negatives"] / frame["positives"], rtol=1e-6)
+    assert frame.loc["Hernia", "flags"] == ["rare"]
+    assert "images" not in frame.columns
+
+
+def test_result_report_is_the_printed_text(sample_data):
+    from bceweights import compute
+
+    result = compute(sample_data / "chest_xray_labels.csv", where=(("split", "train"),))
+    text = result.report(width=80)
+    assert "rarest class: Hernia (1 positive of 691 samples, 0.14%): pos_weight 690, class" in text
+    assert "\x1b[" not in text and max(len(line) for line in text.splitlines()) <= 80
+    rarest_only = result.report(sort="weight", top=1)
+    assert re.search(r"^Hernia\s+1\s+690\s", rarest_only, re.M) and not re.search(r"^Infiltration\s", rarest_only, re.M)
+    assert "7 more classes not shown (--top, by largest pos_weight)" in rarest_only
+
+
+def test_result_plot_to_a_file_an_axes_or_a_figure(tmp_path):
+    pytest.importorskip("matplotlib")
+    from matplotlib.figure import Figure
+
+    result = _result(["a", "b", "c"], [50, 5, 0], [50, 95, 100], samples=100)
+    assert result.plot(tmp_path / "p.png") == tmp_path / "p.png"
+    assert _png_size(tmp_path / "p.png")[0] > 500
+    fig = Figure()
+    ax = fig.add_subplot()
+    assert result.plot(ax, title="mine") is ax
+    assert [r.get_height() for r in ax.patches][:2] == [50, 5] and ax.get_title() == "mine"
+    assert isinstance(result.plot(), Figure)
+
+
+def test_reprs_are_one_short_line():
+    from bceweights.validate import CheckResult, ValidationReport
+
+    names = [f"label_{i}" for i in range(20_000)]
+    counts = Counts(names)
+    counts.track_cooccurrence()
+    counts.update(np.eye(20_000, dtype=np.uint8)[:50])
+    text = repr(counts)
+    assert text == ("Counts(20,000 classes: label_0, label_1, label_2, ..., label_19998, label_19999; 50 samples; "
+                    "positives 0 to 1; label pairs counted)")
+    result = _result(["a", "b"], [1, 30], [99, 70], samples=100)
+    assert repr(result) == ("Result('labels.csv': 100 samples, 2 classes, scheme inverse; rarest 'a' (1 positive, "
+                            "pos_weight 99))")
+    checks = ValidationReport([CheckResult("sanity", True, "ok", warnings=["w1", "w2"]),
+                               CheckResult("numeric", False, "x" * 300)], target_shape=[4, 2])
+    text = repr(checks)
+    assert text.startswith("ValidationReport(failed numeric; passed sanity; 2 warnings; cpu, target [4, 2]; numeric: ")
+    assert len(text) < 200 and "\n" not in text
+
+
+# ---------------------------------------------------------------------------------------------------
+# Saving, or not
+
+
+def test_no_save_prints_the_report_and_writes_no_pt(cli, table, tmp_path):
+    out = tmp_path / "w.pt"
+    res = cli("compute", table, "-o", out, "--no-save", "--csv", tmp_path / "c.csv")
+    assert res.exit_code == 0, res.stderr
+    assert not out.exists() and (tmp_path / "c.csv").is_file()
+    assert "rarest class: Rare_Class" in res.stdout
+    assert f"not saved (--no-save): run again without --no-save to write {out}" in res.stdout
+    assert "torch.load" not in res.stdout
+
+
+def test_replacing_an_existing_pt_is_said(cli, table, tmp_path):
+    out = tmp_path / "w.pt"
+    first = cli("compute", table, "-o", out)
+    assert first.exit_code == 0 and "replaced" not in first.stdout
+    again = cli("compute", table, "-o", out)
+    assert again.exit_code == 0
+    assert f"weights: {out} (it replaced the file of that name that was there); use them with:" in again.stdout
 
 
 def test_json_has_no_nan(tmp_path):

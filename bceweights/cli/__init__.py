@@ -98,7 +98,10 @@ def _clip_option(value: Optional[str]):
 
 def fail(message: str, code: int = 1) -> None:
     """One line on stderr, exit ``code`` (1: bad data or a failed check; 2: a usage mistake)."""
-    message = " ".join(message.split())  # one line, whatever a library put in the message
+    from ..report import elide_lists
+
+    # One line, whatever a library put in the message; a list of 300 column names cut to a few.
+    message = elide_lists(" ".join(message.split()))
     _stderr_console().print(f"Error: {message}", markup=False, soft_wrap=True)
     raise typer.Exit(code)
 

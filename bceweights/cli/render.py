@@ -206,9 +206,9 @@ def _render_table(doc, shown, console) -> tuple[list[str], dict[str, str] | None
     positive, sample = report.unit_words(doc["summary"])
     unit = positive if "pixels" in doc["summary"] else sample
 
-    def build(with_bar: bool, extra: list[str], compact: bool, name_width: int) -> Table:
+    def build(with_bar: bool, extra: list[str], compact: bool, stacked: bool, name_width: int) -> Table:
         # compact: headers on two lines at a space ("% of samples" for prevalence), flags abbreviated
-        # (the legend under the table says what they mean)
+        # (the legend under the table says what they mean); stacked: a row's flags one under another
         table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, padding=(0, 1, 0, 0))
         table.add_column("class", style="bold", no_wrap=True)
         table.add_column("positives", justify="right", no_wrap=True)
@@ -233,7 +233,7 @@ def _render_table(doc, shown, console) -> tuple[list[str], dict[str, str] | None
             cells += [report.fmt_weight(row["pos_weight"]), report.fmt_weight(row["class_weight"])]
             cells += [report.fmt_count(row.get(name, 0)) for name in extra]
             flags = [(_SHORT_FLAGS[f] if compact else f, _FLAG_STYLE[f]) for f in row["flags"]]
-            cells.append(" ".join(f"[{style}]{name}[/{style}]" for name, style in flags))
+            cells.append(("\n" if stacked else " ").join(f"[{style}]{name}[/{style}]" for name, style in flags))
             table.add_row(*cells)
         return table
 
@@ -241,7 +241,7 @@ def _render_table(doc, shown, console) -> tuple[list[str], dict[str, str] | None
         return Measurement.get(console, console.options.update(max_width=100_000), table).maximum
 
     if not terminal:
-        table = build(True, extra, False, longest)
+        table = build(True, extra, False, False, longest)
         # Console.print caps ``width`` at the console's width (80 for a pipe), so widen the console.
         saved = console.width
         console.width = max(width_of(table), saved)
@@ -252,26 +252,28 @@ def _render_table(doc, shown, console) -> tuple[list[str], dict[str, str] | None
         return [], None
 
     # Wider layouts first: the bar goes first, then the headers fold at a space (flags abbreviated),
-    # then the ignored/uncertain/missing/images columns go (they stay in --csv and --json). Only when
-    # no layout holds the names whole does a class name wrap, at its word boundaries (``_ - / . :`` and
-    # spaces), in the widest layout that leaves it a short word's room.
-    layouts = [(True, extra, False), (False, extra, False), (False, extra, True), (False, [], False),
-               (False, [], True)]
+    # then the ignored/uncertain/missing/images columns go (they stay in --csv and --json), then a
+    # row's flags stack. Only when no layout holds the names whole does a name wrap, at its word
+    # boundaries (spaces and ``_ - / . :``), in the first layout without the bar where no word of a
+    # name is cut; a word is cut only when even the narrowest layout has no room for it.
+    layouts = [(True, extra, False, False), (False, extra, False, False), (False, extra, True, False),
+               (False, [], False, False), (False, [], True, False), (False, [], True, True)]
+    longest_word = max((len(piece.strip()) for r in rows for piece in _SPLIT_WORDS.findall(r["class"])), default=1)
     chosen = None
-    for with_bar, columns, compact in layouts:
-        table = build(with_bar, columns, compact, longest)
-        if width_of(table) <= console.width:
-            chosen = table, columns, compact
+    for layout in layouts:
+        if width_of(build(*layout, longest)) <= console.width:
+            chosen = layout, longest
             break
     if chosen is None:
-        for number, (with_bar, columns, compact) in enumerate(layouts):
-            table = build(with_bar, columns, compact, longest)
-            name_width = longest - (width_of(table) - console.width)
-            if name_width >= min(longest, 12) or number == len(layouts) - 1:
-                chosen = build(with_bar, columns, compact, max(name_width, 4)), columns, compact
+        for layout in layouts:
+            if layout[0]:
+                continue  # a name is worth more than its bar
+            room = longest - (width_of(build(*layout, longest)) - console.width)
+            if room >= longest_word or layout == layouts[-1]:
+                chosen = layout, max(room, 4)
                 break
-    table, columns, compact = chosen
-    console.print(table)
+    (with_bar, columns, compact, stacked), name_width = chosen
+    console.print(build(with_bar, columns, compact, stacked, name_width))
     return [c for c in extra if c not in columns], _SHORT_FLAGS if compact else None
 
 
