@@ -213,7 +213,7 @@ def _bars(ax, wax, report: dict[str, Any], rows: list[dict[str, Any]], geo: dict
     wlow, whigh = min(finite), max(finite)
     extreme = whigh > EXTREME_WEIGHT
     wax.set_ylim(wlow / 2.5, max(whigh, EXTREME_WEIGHT if extreme else whigh) * (5 if labelled else 2))
-    _log_ticks(wax.yaxis, [wlow, whigh])
+    _log_ticks(wax.yaxis, [wlow, whigh], short=True)
     wax.set_ylabel("pos_weight (log)")
     wax.grid(axis="y", which="major", color=_GRID, zorder=0)
     wax.spines["top"].set_visible(False)
@@ -279,7 +279,7 @@ def _rank_frequency(ax, wax, report: dict[str, Any], rows: list[dict[str, Any]])
 
     weights = [r["pos_weight"] for r in present] or [1.0]
     wax.loglog(rank or [1], weights, color=_WEIGHT, linewidth=1.4, zorder=2)
-    _log_ticks(wax.yaxis, weights)
+    _log_ticks(wax.yaxis, weights, short=True)
     _log_ticks(wax.xaxis, [1, max(len(present), 2)])
     wax.set_ylabel("pos_weight (log)")
     wax.set_xlabel(f"class rank (1 = most {positives}; log scale); every class is in --csv")
@@ -336,14 +336,19 @@ def _formatter():
     return FuncFormatter(_count_label)
 
 
-def _log_ticks(axis, values) -> None:
-    """Decades labelled 1, 10, 100, 1k ... on every log axis of the figure; 2 and 5 between them too
-    when the values span less than three decades, so that a short axis still has a few labels."""
+def _log_ticks(axis, values, *, short: bool = False) -> None:
+    """Decades labelled 1, 10, 100, 1k ... on every log axis of the figure, in one format; 2 and 5
+    between them too when the values span less than three decades (``short``, a low panel: 3 when
+    they span one to two decades, 2 and 5 under one), so that every axis has a few labels, never a
+    crowd."""
     from matplotlib.ticker import LogLocator, NullFormatter
 
     finite = [v for v in values if v == v and v > 0]
     span = math.log10(max(finite) / min(finite)) if finite else 0.0
-    subs = (1.0,) if span >= 3 else (1.0, 2.0, 5.0)
+    if short:
+        subs = (1.0,) if span >= 2 else (1.0, 3.0) if span >= 1 else (1.0, 2.0, 5.0)
+    else:
+        subs = (1.0,) if span >= 3 else (1.0, 2.0, 5.0)
     axis.set_major_locator(LogLocator(base=10, subs=subs, numticks=12))
     axis.set_major_formatter(_formatter())
     axis.set_minor_locator(LogLocator(base=10, subs=tuple(range(2, 10)), numticks=12))

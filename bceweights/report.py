@@ -663,7 +663,7 @@ def flag_legend(report: dict[str, Any], flags: Sequence[str] | None = None,
     words = {"positive": positive, "rare": fmt_count(s.get("rare_below", RARE_POSITIVES)), "unit": unit,
              "extreme": f"{EXTREME_WEIGHT:,.0f}", "bound": f"{EXTREME_WEIGHT:g}",
              "min_count": f" (--min-count {min_count:g}: {_min_count_effect(s)})" if min_count else
-             " (--min-count K sets the bound and caps their weights)"}
+             " (with --min-count K: fewer than K, and their weights capped)"}
     return "; ".join(f"{(names or {}).get(f, f)}: {_FLAG_MEANING[f].format(**words)}" for f in shown)
 
 
