@@ -598,7 +598,7 @@ def summary_lines(report: dict[str, Any]) -> list[tuple[str, str]]:
     else:
         facts.append(("samples", fmt_count(s["samples"])))
     facts.append(("classes", fmt_count(s["classes"])))
-    if s.get("label_cardinality") is not None:
+    if s.get("label_cardinality") is not None and s["classes"] > 1:  # one class: its prevalence, below
         facts.append(("labels per sample", f"{s['label_cardinality']:.3f} on average (label density "
                                            f"{fmt_weight(s['label_density'])})"))
     if "pixels" not in s:
@@ -609,8 +609,8 @@ def summary_lines(report: dict[str, Any]) -> list[tuple[str, str]]:
     if s.get("imbalance_ratio") is not None and present >= 2:
         most, least = s["most_frequent_class"], s["rarest_class"]
         facts.append(("imbalance ratio", f"{fmt_ratio(s['imbalance_ratio'])} (most / least frequent: "
-                                         f"{most['class']} {fmt_count(most['positives'])} / "
-                                         f"{least['class']} {fmt_count(least['positives'])})"))
+                                         f"{most['class']} ({fmt_count(most['positives'])}) / "
+                                         f"{least['class']} ({fmt_count(least['positives'])}))"))
     if s.get("rarest_class"):
         facts.append(("rarest class" if s["classes"] >= 2 else "class", _class_line(s, s["rarest_class"])))
     if s.get("absent_classes"):
@@ -634,12 +634,15 @@ def summary_lines(report: dict[str, Any]) -> list[tuple[str, str]]:
 
 
 def distribution_lines(report: dict[str, Any]) -> list[tuple[str, int]]:
-    """The distribution of classes over decades of positives as (range, classes) pairs, for reports
-    of :data:`DISTRIBUTION_MIN_CLASSES` classes or more; empty otherwise."""
+    """The distribution of classes over decades of positives as (range, classes) pairs, from the first
+    decade that holds a class, for reports of :data:`DISTRIBUTION_MIN_CLASSES` classes or more; empty
+    otherwise."""
     s = report["summary"]
-    buckets = s.get("positives_distribution") or []
+    buckets = list(s.get("positives_distribution") or [])
     if s["classes"] < DISTRIBUTION_MIN_CLASSES or not buckets:
         return []
+    while not buckets[0]["classes"]:  # from the first decade that holds a class (masks start high)
+        buckets.pop(0)
     return [("0" if b["max"] == 0 else f"{b['min']:,} to {b['max']:,}", b["classes"]) for b in buckets]
 
 

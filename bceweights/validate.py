@@ -638,10 +638,10 @@ def check_balance(payload: dict[str, Any], counts: Counts, device: str) -> Check
         parts.append(f"best constant logit unweighted log(P/N) in [{_fmt(lo)}, {_fmt(hi)}]")
     if promised.any():
         parts.append(f"with pos_weight 0 (max |b| {np.abs(b_weighted[promised]).max():.1e}, "
-                     f"{int(promised.sum())} classes)")
+                     f"{plural(int(promised.sum()), 'class')})")
     if adjusted:
         moved = np.abs(b_weighted[by_design & measured])
-        parts.append(f"{int((by_design & measured).sum())} classes moved by {', '.join(adjusted)} by design "
+        parts.append(f"{plural(int((by_design & measured).sum()), 'class')} moved by {', '.join(adjusted)} by design "
                      f"(max |b| {moved.max():.2g})")
     unmeasured = [classes[i] for i in np.flatnonzero(~measured)]
     if unmeasured:
@@ -666,7 +666,7 @@ def check_balance(payload: dict[str, Any], counts: Counts, device: str) -> Check
                             f"{_fmt(q.min())} ('{names[int(np.argmin(q))]}') to {_fmt(q.max())} "
                             f"('{names[int(np.argmax(q))]}')")
         else:
-            parts.append(f"{label} equal across {int(use.sum())} classes ({scheme}, spread {spread:.1e})")
+            parts.append(f"{label} equal across {plural(int(use.sum()), 'class')} ({scheme}, spread {spread:.1e})")
     else:
         parts.append("class_weight: fewer than 2 classes keep their formula's weight (not compared)")
     details["unmeasured_classes"] = unmeasured

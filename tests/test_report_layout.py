@@ -234,6 +234,7 @@ def test_volume_set_report_reads_well(tmp_path, monkeypatch):
     text = printed(doc, job.checks, width=80)
     assert_reads_well(text, doc, width=80)
     assert "volumes: 3\n" in text and "voxels: 23,040\n" in text
+    assert doc["summary"]["unit"] == "voxel" and doc["summary"]["spatial_ndim"] == 3
     assert "pixel" not in text.replace("pixels", "") and "image" not in text.replace("images", "")
     assert "dataset: kits (3 files)" in text
     assert "# [3, 1, 1, 1] broadcasts over [N, C, D, H, W]" in text
@@ -323,6 +324,7 @@ def test_more_than_50_classes_show_the_most_and_least_frequent_and_say_so():
     assert "20 of 60 classes shown: the 10 most and the 10 least frequent (the default above 50 classes)" \
         in " ".join(text.split())
     assert "classes by positives (median class: 30.5):" in text
+    assert "  1 to 9 " in text and "  0 " not in text  # no class without positives: the 0 row is left out
     # --top wins over the default, and --sort keeps its order for the first rows
     assert len(table_block(printed(doc, width=80, top=25))[1]) == 25
     by_weight = table_block(printed(doc, width=80, sort="weight"))[1]
