@@ -654,3 +654,16 @@ def test_a_count_the_same_on_every_row_is_said_once():
     assert "ignored on every class: 10 pixels" in text
     assert "ignored" not in _header(text).split()
     assert report.optional_columns(doc) == ["images"] and report.constant_columns(doc) == {"ignored": 10}
+
+
+def test_the_readme_picture_script_records_the_report(tmp_path):
+    """docs/make_pictures.py, which regenerates the README's picture of the report, still runs."""
+    import importlib.util
+
+    script = Path(__file__).parents[1] / "docs" / "make_pictures.py"
+    spec = importlib.util.spec_from_file_location("make_pictures", script)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    module.report_svg(tmp_path / "r.svg")
+    svg = (tmp_path / "r.svg").read_text()
+    assert svg.lstrip().startswith("<svg") and "rarest&#160;class:" in svg and "PASS" in svg
