@@ -260,6 +260,7 @@ def test_widest_numbers_and_names_fit_80_columns():
     _, rows = table_block(text)
     pieces = [r.split()[0] for r in rows]
     assert pieces[:3] == ["background", "kidney", "tumor"]
+    assert [r[0] for r in rows if r.split()[0] in pieces[4:] and not r.startswith("never")][:1] == [" "]
     long = names[3]
     start = pieces.index(next(p for p in pieces if long.startswith(p)))
     joined, end = "", start
@@ -271,11 +272,15 @@ def test_widest_numbers_and_names_fit_80_columns():
 
 
 def test_wrapped_names_break_only_at_word_boundaries():
-    assert _wrap_name("Enlarged_Cardiomediastinum", 12) == "Enlarged_\nCardiomediastinum"[:9] + "\n" + \
-        "Cardiomedias\ntinum"  # a piece longer than the column is the only thing cut
-    assert _wrap_name("Personal flotation device", 10) == "Personal\nflotation\ndevice"
+    # the lines after the first are indented by one space: a continuation, not another class
+    assert _wrap_name("Personal flotation device", 10) == "Personal\n flotation\n device"
+    assert _wrap_name("Isle of man tt", 11) == "Isle of man\n tt"
     assert _wrap_name("Pleural_Thickening", 18) == "Pleural_Thickening"
-    assert _wrap_name("a/b-c.d", 2) == "a/\nb-\nc.\nd"
+    assert _wrap_name("Pleural_Thickening", 12) == "Pleural_\n Thickening"
+    assert _wrap_name("a/b-c.d", 3) == "a/\n b-\n c.\n d"
+    # a piece longer than the column is the only thing cut
+    assert _wrap_name("Enlarged_Cardiomediastinum", 12) == "Enlarged_\n Cardiomedia\n stinum"
+    assert _wrap_name("東京タワー展望台", 6) == "東京タ\n ワー\n 展望\n 台"  # two cells a character
 
 
 def test_wrap_keeps_every_word_and_styles():

@@ -170,110 +170,209 @@ def _render_distribution(doc, spread, console, emit) -> None:
 
 
 def _wrap_name(name: str, width: int) -> str:
-    """A class name in lines of at most ``width`` cells, broken at spaces or after ``_ - / . :``; a
-    piece longer than ``width`` is cut (nothing else can be done with it)."""
-    if len(name) <= width:
+    """A class name in lines of at most ``width`` cells, broken at spaces or after ``_ - / . :``, the
+    lines after the first indented by one space (so that "Isle of man" / " tt" is not read as a class
+    "tt"); a piece longer than a line is cut (nothing else can be done with it)."""
+    from rich.cells import cell_len
+
+    if cell_len(name) <= width:
         return name
-    lines, line = [], ""
+    lines, line, room = [], "", width
     for piece in _SPLIT_WORDS.findall(name):
-        if line and len(line) + len(piece.rstrip()) > width:
+        if line.strip() and cell_len(line) + cell_len(piece.rstrip()) > room:
             lines.append(line.rstrip())
-            line = piece.lstrip()
+            line, room = piece.lstrip(), max(width - 1, 1)
         else:
             line += piece
-        while len(line.rstrip()) > width:
-            lines.append(line[:width])
-            line = line[width:]
+        while cell_len(line.rstrip()) > room:
+            cut = _fit(line, room)
+            lines.append(line[:cut])
+            line, room = line[cut:], max(width - 1, 1)
     if line.strip():
         lines.append(line.rstrip())
-    return "\n".join(lines)
+    return "\n".join(lines[:1] + [" " + rest for rest in lines[1:]])
+
+
+def _fit(text: str, cells: int) -> int:
+    """How many characters of ``text`` fill at most ``cells`` cells (wide characters count two)."""
+    from rich.cells import cell_len
+
+    used = 0
+    for i, char in enumerate(text):
+        used += cell_len(char)
+        if used > cells:
+            return max(i, 1)
+    return len(text)
+
+
+#: Spaces between two columns of the class table.
+_GAP = 2
+
+
+def _table_text(columns: list[tuple[str, bool, str, list[list[list[tuple[str, str]]]]]]):
+    """The table as one :class:`rich.text.Text`: headers on their last lines in bold, a rule, then each
+    row on as many lines as its tallest cell. ``columns``: (header, right-aligned, style, cells); a
+    cell is its lines, a line its (text, style) pieces. Built as one string with style spans (a Text
+    per cell costs seconds for 20,000 rows)."""
+    from rich.cells import cell_len
+    from rich.text import Span, Text
+
+    def line_width(pieces) -> int:
+        return sum(cell_len(text) for text, _ in pieces)
+
+    headers = [header.split("\n") for header, *_ in columns]
+    widths = [max([len(h) for h in head] + [line_width(line) for cell in cells for line in cell])
+              for head, (_, _, _, cells) in zip(headers, columns)]
+    tall = max(len(head) for head in headers)
+    chunks: list[str] = []
+    spans: list[Span] = []
+    at = 0
+
+    def emit(line: list[tuple[str, str]]) -> None:
+        nonlocal at
+        while line and not line[-1][0].strip():
+            line.pop()
+        if line:
+            line[-1] = (line[-1][0].rstrip(), line[-1][1])
+        for text, style in line:
+            if style:
+                spans.append(Span(at, at + len(text), style))
+            chunks.append(text)
+            at += len(text)
+        chunks.append("\n")
+        at += 1
+
+    def row_line(cells_line, default_styles) -> list[tuple[str, str]]:
+        out: list[tuple[str, str]] = []
+        for i, (pieces, (_, right, style, _), width) in enumerate(zip(cells_line, columns, widths)):
+            pad = (" " * (width - line_width(pieces)), "")
+            styled = [(text, piece_style or (style if default_styles else "")) for text, piece_style in pieces]
+            out += [pad, *styled] if right else [*styled, pad]
+            if i < len(columns) - 1:
+                out.append((" " * _GAP, ""))
+        return out
+
+    for k in range(tall):
+        emit(row_line([[(head[k - (tall - len(head))], "bold")] if k >= tall - len(head) else []
+                       for head in headers], False))
+    emit([("─" * (sum(widths) + _GAP * (len(columns) - 1)), "")])
+    for row in range(len(columns[0][3])):
+        height = max(len(cells[row]) for *_, cells in columns)
+        for k in range(height):
+            emit(row_line([cells[row][k] if k < len(cells[row]) else [] for *_, cells in columns], True))
+    chunks.pop()  # the last newline: console.print ends the line
+    return Text("".join(chunks), spans=spans)
 
 
 def _render_table(doc, shown, console) -> tuple[list[str], dict[str, str] | None]:
     """The class table, as wide as it needs and no wider than a terminal; returns the count columns
     left out for room and the flag abbreviations used (None: full names)."""
-    from rich import box
-    from rich.markup import escape
-    from rich.measure import Measurement
-    from rich.table import Table
+    from rich.cells import cell_len
 
     rows = shown.rows
     terminal = console.is_terminal
     extra = report.optional_columns(doc)
     ascii_only = not (console.encoding or "").lower().startswith("utf")
     max_prev = max((r["prevalence"] for r in doc["classes"]), default=0.0)
-    longest = max((len(r["class"]) for r in rows), default=5)
+    longest = max((cell_len(r["class"]) for r in rows), default=5)
     positive, sample = report.unit_words(doc["summary"])
     unit = positive if "pixels" in doc["summary"] else sample
+    gap = shown.gap
 
-    def build(with_bar: bool, extra: list[str], compact: bool, stacked: bool, name_width: int) -> Table:
-        # compact: headers on two lines at a space ("% of samples" for prevalence), flags abbreviated
-        # (the legend under the table says what they mean); stacked: a row's flags one under another
-        table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, padding=(0, 1, 0, 0))
-        table.add_column("class", style="bold", no_wrap=True)
-        table.add_column("positives", justify="right", no_wrap=True)
-        table.add_column("negatives", justify="right", no_wrap=True)
-        table.add_column(f"% of\n{unit}s" if compact else "prevalence", justify="right", no_wrap=True)
+    def cells(values: list[str], style: str = "") -> list[list[list[tuple[str, str]]]]:
+        """One single-line cell per row, and an empty one at the gap between most and least frequent."""
+        out = [[[(v, style)]] for v in values]
+        if gap is not None:
+            out.insert(gap, [[("", "")]])
+        return out
+
+    # Every cell's text, once: the layouts below only choose among them.
+    text = {
+        "positives": cells([report.fmt_count(r["positives"]) for r in rows]),
+        "negatives": cells([report.fmt_count(r["negatives"]) for r in rows]),
+        "prevalence": cells([report.fmt_pct(r["prevalence"]) for r in rows]),
+        "bar": cells([report.bar(r["prevalence"] / max_prev if max_prev > 0 else 0.0, ascii_only=ascii_only)
+                      for r in rows], "blue"),
+        "pos_weight": cells([report.fmt_weight(r["pos_weight"]) for r in rows]),
+        "class_weight": cells([report.fmt_weight(r["class_weight"]) for r in rows]),
+        **{name: cells([report.fmt_count(r.get(name, 0)) for r in rows]) for name in extra},
+    }
+
+    def flag_cells(compact: bool, stacked: bool):
+        out = []
+        for r in rows:
+            pieces = [((_SHORT_FLAGS[f] if compact else f), _FLAG_STYLE[f]) for f in r["flags"]]
+            if stacked:
+                out.append([[piece] for piece in pieces] or [[]])
+            else:
+                out.append([[piece for i, p in enumerate(pieces) for piece in ([(" ", "")] if i else []) + [p]]])
+        if gap is not None:
+            out.insert(gap, [[]])
+        return out
+
+    def name_cells(width: int):
+        out = [[[(line, "bold")] for line in _wrap_name(r["class"], width).split("\n")] for r in rows]
+        if gap is not None:
+            out.insert(gap, [[("..." if ascii_only else "⋯", "dim")]])
+        return out
+
+    def build(with_bar: bool, columns: list[str], compact: bool, stacked: bool, name_width: int):
+        table = [("class", False, "bold", name_cells(name_width)), ("positives", True, "", text["positives"]),
+                 ("negatives", True, "", text["negatives"]),
+                 (f"% of\n{unit}s" if compact else "prevalence", True, "", text["prevalence"])]
         if with_bar:
-            table.add_column("", no_wrap=True, style="blue", min_width=report.BAR_WIDTH)
-        table.add_column("pos_weight", justify="right", no_wrap=True)
-        table.add_column("class\nweight" if compact else "class_weight", justify="right", no_wrap=True)
-        for name in extra:
-            table.add_column(name, justify="right", no_wrap=True)
-        table.add_column("flags", no_wrap=True)
-        gap_cells = ["..." if ascii_only else "⋯"] + [""] * (len(table.columns) - 1)
-        for i, row in enumerate(rows):
-            if i == shown.gap:
-                table.add_row(*gap_cells, style="dim")
-            cells = [escape(_wrap_name(row["class"], name_width)), report.fmt_count(row["positives"]),
-                     report.fmt_count(row["negatives"]), report.fmt_pct(row["prevalence"])]
-            if with_bar:
-                frac = row["prevalence"] / max_prev if max_prev > 0 else 0.0
-                cells.append(report.bar(frac, ascii_only=ascii_only))
-            cells += [report.fmt_weight(row["pos_weight"]), report.fmt_weight(row["class_weight"])]
-            cells += [report.fmt_count(row.get(name, 0)) for name in extra]
-            flags = [(_SHORT_FLAGS[f] if compact else f, _FLAG_STYLE[f]) for f in row["flags"]]
-            cells.append(("\n" if stacked else " ").join(f"[{style}]{name}[/{style}]" for name, style in flags))
-            table.add_row(*cells)
+            table.append(("", False, "blue", text["bar"]))
+        table += [("pos_weight", True, "", text["pos_weight"]),
+                  ("class\nweight" if compact else "class_weight", True, "", text["class_weight"])]
+        table += [(name, True, "", text[name]) for name in columns]
+        table.append(("flags", False, "", flag_cells(compact, stacked)))
         return table
 
-    def width_of(table: Table) -> int:
-        return Measurement.get(console, console.options.update(max_width=100_000), table).maximum
+    def width_of(with_bar: bool, columns: list[str], compact: bool, stacked: bool, name_width: int) -> int:
+        """The table's width, from the widest cell of each column (names whole, or cut at name_width)."""
+        heads = {"prevalence": f"% of {unit}s" if compact else "prevalence",
+                 "class_weight": "class weight" if compact else "class_weight"}
+        names = ["positives", "negatives", "prevalence", *(["bar"] if with_bar else []), "pos_weight",
+                 "class_weight", *columns]
+        total = max(min(longest, name_width), len("class"))
+        for name in names:
+            head = max((len(h) for h in heads.get(name, name if name != "bar" else "").split(" ")), default=0) \
+                if compact else len(heads.get(name, name if name != "bar" else ""))
+            total += _GAP + max([head] + [cell_len(c[0][0][0]) for c in text[name]])
+        flags = [(_SHORT_FLAGS[f] if compact else f) for r in rows for f in r["flags"]]
+        if stacked:
+            total += _GAP + max([len("flags")] + [len(f) for f in flags])
+        else:
+            total += _GAP + max([len("flags")] + [len(" ".join((_SHORT_FLAGS[f] if compact else f) for f in r["flags"]))
+                                                  for r in rows])
+        return total
 
-    if not terminal:
-        table = build(True, extra, False, False, longest)
-        # Console.print caps ``width`` at the console's width (80 for a pipe), so widen the console.
-        saved = console.width
-        console.width = max(width_of(table), saved)
-        try:
-            console.print(table)
-        finally:
-            console.width = saved
-        return [], None
-
-    # Wider layouts first: the bar goes first, then the headers fold at a space (flags abbreviated),
-    # then the ignored/uncertain/missing/images columns go (they stay in --csv and --json), then a
-    # row's flags stack. Only when no layout holds the names whole does a name wrap, at its word
-    # boundaries (spaces and ``_ - / . :``), in the first layout without the bar where no word of a
-    # name is cut; a word is cut only when even the narrowest layout has no room for it.
-    layouts = [(True, extra, False, False), (False, extra, False, False), (False, extra, True, False),
-               (False, [], False, False), (False, [], True, False), (False, [], True, True)]
-    longest_word = max((len(piece.strip()) for r in rows for piece in _SPLIT_WORDS.findall(r["class"])), default=1)
-    chosen = None
-    for layout in layouts:
-        if width_of(build(*layout, longest)) <= console.width:
-            chosen = layout, longest
-            break
-    if chosen is None:
-        for layout in layouts:
-            if layout[0]:
-                continue  # a name is worth more than its bar
-            room = longest - (width_of(build(*layout, longest)) - console.width)
-            if room >= longest_word or layout == layouts[-1]:
-                chosen = layout, max(room, 4)
-                break
+    chosen = (True, extra, False, False), longest
+    if terminal:
+        # Wider layouts first: the bar goes first, then the headers fold at a space (flags
+        # abbreviated), then the ignored/uncertain/missing/images columns go (they stay in --csv and
+        # --json), then a row's flags stack. Only when no layout holds the names whole does a name
+        # wrap, at its word boundaries (spaces and ``_ - / . :``), in the first layout without the bar
+        # where no word of a name is cut; a word is cut only when even the narrowest layout has no
+        # room for it.
+        layouts = [(True, extra, False, False), (False, extra, False, False), (False, extra, True, False),
+                   (False, [], False, False), (False, [], True, False), (False, [], True, True)]
+        longest_word = max((cell_len(piece.strip()) for r in rows for piece in _SPLIT_WORDS.findall(r["class"])),
+                           default=1)
+        fits = [layout for layout in layouts if width_of(*layout, longest) <= console.width]
+        if fits:
+            chosen = fits[0], longest
+        else:
+            for layout in layouts[1:]:  # a name is worth more than its bar
+                room = longest - (width_of(*layout, longest) - console.width)
+                if room > longest_word or layout == layouts[-1]:  # a continuation line has one cell less
+                    chosen = layout, max(room, 4)
+                    break
     (with_bar, columns, compact, stacked), name_width = chosen
-    console.print(build(with_bar, columns, compact, stacked, name_width))
+    # One print for the whole table, never wrapped or cropped: in a terminal it fits by construction,
+    # elsewhere (a pipe, a file) every name stays whole.
+    console.print(_table_text(build(with_bar, columns, compact, stacked, name_width)), soft_wrap=True,
+                  highlight=False)
     return [c for c in extra if c not in columns], _SHORT_FLAGS if compact else None
 
 
