@@ -65,6 +65,11 @@ def _usage_hint(exc) -> str | None:
 def _console(stderr: bool):
     """A Rich console that shows control characters as escapes: every string it renders (report
     lines, table cells, messages) may hold a column name, a value or a path from the data."""
+    return _safe_console_class()(stderr=stderr, highlight=False)
+
+
+@functools.cache
+def _safe_console_class():
     from rich.console import Console
 
     class SafeConsole(Console):
@@ -73,7 +78,7 @@ def _console(stderr: bool):
             # escaped with the rest of the report (outputs.printable_doc).
             return super().render_str("\n".join(printable(line) for line in text.split("\n")), **kwargs)
 
-    return SafeConsole(stderr=stderr, highlight=False)
+    return SafeConsole
 
 
 def _stderr_console():
@@ -166,8 +171,8 @@ def _print_error(message: str, hint: str | None = None) -> None:
 
 
 def handle_errors(func: Callable[..., Any]) -> Callable[..., Any]:
-    """Turn the user's mistakes (``BceWeightsError``) into one line and exit code 1; ``--debug`` (or
-    ``BCEWEIGHTS_DEBUG=1``) keeps the traceback."""
+    """Turn the user's mistakes (``BceWeightsError``) into one line and exit code 1 (2 for a
+    ``UsageError``); ``--debug`` (or ``BCEWEIGHTS_DEBUG=1``) keeps the traceback."""
 
     @functools.wraps(func)
     def wrapper(*args, **kwargs):
@@ -451,7 +456,8 @@ def _report_files(opts: dict[str, Any]):
 with_report_options = _option_group("files", REPORT_OPTIONS, _report_files)
 
 QuietOpt = Annotated[bool, typer.Option(
-    "--quiet", "-q", help="Print no report, only errors, e.g. [cyan]-q[/cyan] in a training script.",
+    "--quiet", "-q", help="Print no report, only warnings and errors (on stderr), e.g. [cyan]-q[/cyan] in a "
+    "training script.",
     rich_help_panel=OUTPUT)]
 WeightsArg = Annotated[Path, typer.Argument(
     help="A .pt written by [cyan]bceweights compute[/cyan], e.g. [cyan]weights.pt[/cyan].",
@@ -555,7 +561,8 @@ def compute(
         show_default=False)],
     *,
     output: Annotated[Path, typer.Option(
-        "--output", "-o", help="Where to save the .pt, e.g. [cyan]-o weights.pt[/cyan].",
+        "--output", "-o", help="Where to save the .pt, e.g. [cyan]-o weights.pt[/cyan]; [cyan]-o -[/cyan] "
+        "writes it to stdout (the report then goes to stderr). Never an input or another output.",
         rich_help_panel=OUTPUT)] = Path("weights.pt"),
     files: Any = None,
     quiet: QuietOpt = False,
