@@ -44,18 +44,19 @@ def gather(paths: str | Path | Sequence[str | Path], spec: InputSpec, *,
            outputs: Sequence[tuple[str, str | Path]] = ()) -> Inputs:
     """Expand globs, folders and ``--file-list`` into the inputs to read, each file once.
 
-    ``outputs`` are the run's own output files as ``(flag, path)``: one named as an input is refused
-    (exit 2: it would be overwritten); one that a folder, glob or file list holds (``masks/weights.pt``
-    from an earlier run) is skipped with a note. A folder holding files of several kinds (masks and a
-    ``README.txt``) is read as its most common kind, the others skipped with a note. A file given twice
-    (the same inode, by any path or link) is read once, with a warning naming it.
+    ``outputs`` are the run's own output files as ``(flag, path)``. One named as an input is refused
+    (exit 2: it would be overwritten); one that a folder or glob holds among files of another kind
+    (``masks/weights.pt`` from an earlier run) is skipped with a note, but one of its neighbours' kind,
+    or named by a file list, may be labels: refused too. A folder holding files of several kinds
+    (masks and a ``README.txt``) is read as its most common kind, the others skipped with a note. A
+    file given twice (the same inode, by any path or link) is read once, with a warning naming it.
     """
     if isinstance(paths, (str, Path)):
         paths = [paths]
     own = _identities(outputs)
     found = _Found(own)
     if spec.file_list is not None:
-        found.add_listed(str(spec.file_list), [_regular(p) for p in files_from_list(paths, spec)])
+        found.add_listed(str(spec.file_list), [_regular(p) for p in files_from_list(paths, spec)], spec)
         return found.inputs()
     if spec.root is not None:
         raise UsageError("--root is where --file-list entries are looked up; it needs --file-list")
@@ -67,7 +68,7 @@ def gather(paths: str | Path | Sequence[str | Path], spec: InputSpec, *,
             matches = sorted(Path(p) for p in glob.glob(text, recursive=True) if os.path.isfile(p))
             if not matches:
                 raise MissingPathError(f"{text}: the pattern matches no file")
-            found.add_many(text, matches)
+            found.add_many(text, matches, spec)
         elif path.is_dir():
             if _claimed_folder(path, spec):
                 found.add(path)
@@ -133,23 +134,37 @@ class _Found:
         self.files.append(path)
         return True
 
-    def add_many(self, origin: str, paths: Sequence[Path]) -> list[Path]:
-        """Files a glob named: the run's outputs among them are skipped."""
+    def add_many(self, origin: str, paths: Sequence[Path], spec: InputSpec) -> list[Path]:
+        """Files a glob named: an earlier output of this run among them is skipped (see
+        :meth:`_not_own`)."""
         keyed = [(p, _identity(p)) for p in paths]
-        return [p for p, k in self._not_own(origin, keyed) if self.add(p, key=k)]
+        return [p for p, k in self._not_own(origin, keyed, spec) if self.add(p, key=k)]
 
-    def _not_own(self, origin: str, keyed: list[tuple[Path, tuple[int, int] | None]]
-                 ) -> list[tuple[Path, tuple[int, int] | None]]:
-        skipped = [p for p, k in keyed if k in self.own]
-        if skipped:
-            self.notes.append(f"{origin}: skipped {_some(skipped)}: "
-                              f"{'an output' if len(skipped) == 1 else 'outputs'} of this run")
-        return [(p, k) for p, k in keyed if k not in self.own]
+    def _not_own(self, origin: str, keyed: list[tuple[Path, tuple[int, int] | None]], spec: InputSpec,
+                 *, listed: bool = False) -> list[tuple[Path, tuple[int, int] | None]]:
+        """``keyed`` without the run's outputs. An output among files of another kind (a
+        ``weights.pt`` of an earlier run among masks) is skipped with a note; one of the same kind as
+        its neighbours, or named by a file list, may be labels: writing it is refused."""
+        own = [(p, k) for p, k in keyed if k in self.own]
+        if not own:
+            return keyed
+        rest = [(p, k) for p, k in keyed if k not in self.own]
+        kinds = _kinds([p for p, _ in rest], spec)
+        for path, key in own:
+            if listed or not rest or _kind(path, spec) in kinds:
+                flag, out = self.own[key]
+                how = "listed in" if listed else "matched by" if any(c in origin for c in "*?[") else "in"
+                raise UsageError(f"{flag} {out}: is also an input of this run ({how} {origin}); writing it "
+                                 "would destroy it", hint="choose another output path")
+        skipped = [p for p, _ in own]
+        self.notes.append(f"{origin}: skipped {_some(skipped)}: "
+                          f"{'an output' if len(skipped) == 1 else 'outputs'} of this run")
+        return rest
 
-    def add_listed(self, origin: str, paths: Sequence[Path]) -> None:
+    def add_listed(self, origin: str, paths: Sequence[Path], spec: InputSpec) -> None:
         """The files of a ``--file-list``, as many times as listed: a list defines the training set
         as a loader reading it sees it, a line twice included (said in a note)."""
-        keyed = self._not_own(origin, [(p, _identity(p)) for p in paths])
+        keyed = self._not_own(origin, [(p, _identity(p)) for p in paths], spec, listed=True)
         times: dict[object, int] = {}
         for p, k in keyed:
             self.files.append(p)
@@ -171,7 +186,7 @@ class _Found:
                     st = os.stat(p)
                     if stat.S_ISREG(st.st_mode):
                         files.append((p, (st.st_dev, st.st_ino)))
-        kept = _one_kind(folder, self._not_own(str(folder), files), spec, self.notes)
+        kept = _one_kind(folder, self._not_own(str(folder), files, spec), spec, self.notes)
         return [p for p, k in kept if self.add(p, key=k)]
 
     def inputs(self) -> Inputs:
@@ -197,6 +212,22 @@ def _some(paths: Sequence[Path], shown: int = 5) -> str:
     names = [p.name for p in paths[:shown]]
     more = f" and {len(paths) - shown:,} more" if len(paths) > shown else ""
     return ", ".join(names) + more
+
+
+def _kind(path: Path, spec: InputSpec) -> str | None:
+    from . import readers
+    from .errors import BceWeightsError
+
+    try:
+        return readers.resolve(path, spec).kind
+    except BceWeightsError:
+        return None
+
+
+def _kinds(paths: Sequence[Path], spec: InputSpec) -> set[str | None]:
+    """The kinds of labels among ``paths``, one file looked at per file type."""
+    one_each = {_ending(p.name): p for p in paths}
+    return {_kind(p, spec) for p in one_each.values()}
 
 
 def _ending(name: str) -> str:

@@ -2,9 +2,9 @@
 path checks done before a long scan, and loading a ``.pt`` with ``weights_only=True`` (its contents are
 described in :mod:`bceweights.payload`).
 
-What is never renamed over: a character device (``/dev/null``), a FIFO or anything reached through
-``/dev`` or ``/proc`` (``/dev/stdout``) is opened and written in place; a symbolic link keeps pointing
-where it did (the file it points to is replaced). ``-`` is stdout.
+What is never renamed over: a character device (``/dev/null``), a FIFO or a file reached through a
+process's descriptors (``/dev/stdout``, ``/proc/self/fd/1``) is opened and written in place; a
+symbolic link keeps pointing where it did (the file it points to is replaced). ``-`` is stdout.
 """
 
 from __future__ import annotations
@@ -31,16 +31,19 @@ def is_stdout(path: Path | str | None) -> bool:
 
 def written_in_place(path: Path | str) -> bool:
     """Whether ``path`` is written by opening it, not by a rename over it: an existing character device
-    or FIFO, or a file reached through ``/dev`` or ``/proc`` (``/dev/stdout`` redirected to a file is
-    the shell's file: renaming over it would leave the shell writing to a deleted one)."""
+    or FIFO, or a file reached through a process's descriptors (``/dev/stdout``, ``/dev/fd/N``,
+    ``/proc/...``): when stdout is redirected to a file, that file is the shell's, and renaming over it
+    would leave the shell writing to a deleted one."""
     try:
         mode = os.stat(path).st_mode
     except OSError:
         return False
     if stat.S_ISCHR(mode) or stat.S_ISFIFO(mode):
         return True
-    parts = Path(os.path.abspath(path)).parts
-    return stat.S_ISREG(mode) and len(parts) > 1 and parts[1] in ("dev", "proc")
+    parts = Path(os.path.abspath(path)).parts[1:3]
+    # A process's own descriptors (/dev/stdout, /dev/fd/N, /proc/self/fd/N), not /dev/shm's files.
+    return stat.S_ISREG(mode) and bool(parts) and (
+        parts[0] == "proc" or parts[0] == "dev" and len(parts) > 1 and parts[1] in ("stdout", "stderr", "fd"))
 
 
 def _target(path: Path) -> Path:

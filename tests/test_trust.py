@@ -203,6 +203,21 @@ def test_a_symlinked_output_stays_a_link_to_the_new_file(cli):
     assert pt_counts(Path("runs/w.pt")) == brute_counts(LABELS, ["a", "b", "c"])
 
 
+def test_a_descriptor_path_is_written_in_place_keeping_its_file(tmp_path):
+    from bceweights import io as bio
+
+    if not Path("/proc/self/fd").is_dir():
+        pytest.skip("no /proc/self/fd here")
+    target = tmp_path / "redirected.json"
+    with open(target, "w") as fh:  # what a shell's "> redirected.json" holds open
+        fd_path = f"/proc/self/fd/{fh.fileno()}"
+        inode = os.stat(target).st_ino
+        assert bio.written_in_place(fd_path) and not bio.written_in_place(target)
+        bio.write_text(fd_path, '{"ok": true}\n')
+        assert os.stat(target).st_ino == inode and target.read_text() == '{"ok": true}\n'
+    assert sorted(os.listdir(tmp_path)) == ["redirected.json"]
+
+
 def test_dash_o_dash_writes_the_pt_to_stdout_and_the_report_to_stderr(cli):
     write("labels.csv")
     result = cli("compute", "labels.csv", "-o", "-")
@@ -285,13 +300,23 @@ def test_a_table_folder_skips_an_old_weights_file(cli):
     assert pt_counts(Path("w.pt")) == ([2.0, 2.0], [1.0, 1.0])
 
 
-def test_a_glob_skips_the_runs_output(cli):
+def test_an_output_among_labels_of_its_kind_is_refused_not_skipped(cli):
+    # A report CSV beside label CSVs, or -o on a mask, may be labels: refused, never overwritten.
     write("data/x.csv")
-    assert cli("compute", "data/x.csv", "-o", "w.pt", "--csv", "data/y.csv", "-q").exit_code == 0
-    result = cli("compute", "data/*.csv", "-o", "w.pt", "--csv", "data/y.csv")
-    assert result.exit_code == 0, result.stderr
-    assert "note: data/*.csv: skipped y.csv: an output of this run" in result.stdout
-    assert pt_counts(Path("w.pt")) == brute_counts(LABELS, ["a", "b", "c"])
+    write("data/y.csv", "class,positives\nA,3\n")
+    line = error_line(cli("compute", "data/*.csv", "-o", "w.pt", "--csv", "data/y.csv"), 2)
+    assert line == ("Error: --csv data/y.csv: is also an input of this run (matched by data/*.csv); writing it "
+                    f"would destroy it {HINT_OTHER}")
+    _masks("masks")
+    before = digest("masks/m1.png")
+    line = error_line(cli("compute", "masks", "-o", "masks/m1.png"), 2)
+    assert line == ("Error: -o masks/m1.png: is also an input of this run (in masks); writing it would destroy "
+                    f"it {HINT_OTHER}")
+    write("train.txt", "m0\nm1\n")
+    line = error_line(cli("compute", "masks", "--file-list", "train.txt", "--json", "masks/m1.png"), 2)
+    assert line == ("Error: --json masks/m1.png: is also an input of this run (listed in train.txt); writing it "
+                    f"would destroy it {HINT_OTHER}")
+    assert digest("masks/m1.png") == before and not Path("w.pt").exists()
 
 
 @pytest.mark.parametrize("second", ["labels.csv", "./labels.csv", "hard.csv", "soft.csv"])
