@@ -1,11 +1,13 @@
 """The one exception family.
 
 Every error a user can cause by their data or options is a :class:`BceWeightsError`; the CLI turns it
-into a single ``Error: ...`` line on stderr and exit code 1. Anything else is a bug and keeps its
-traceback.
+into a single ``Error: ...`` line on stderr, exit code 2 for a :class:`UsageError` (how the command was
+called) and 1 for the rest (the data). Anything else is a bug and keeps its traceback.
 """
 
 from __future__ import annotations
+
+import re
 
 
 class BceWeightsError(Exception):
@@ -42,6 +44,12 @@ class OptionsError(BceWeightsError):
 class UsageError(OptionsError):
     """A mistake in how the command was called: an unknown ``--format``, options that conflict, an option
     the chosen reader does not read. The CLI exits with code 2, as for any usage error."""
+
+
+class MissingPathError(UsageError, InputError):
+    """A path the user named does not exist (a label file, a glob matching nothing, a weights file, a
+    classes file). A usage mistake (exit 2), and still an :class:`InputError` for code that catches
+    those."""
 
 
 class OutputError(BceWeightsError):
@@ -118,3 +126,20 @@ def reader_boundary(path, what: str = "the file"):
             ) from exc
 
     return boundary()
+
+
+# C0 and C1 control characters, DEL, and the bidirectional overrides that reorder what a terminal shows.
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+
+
+def printable(text: str) -> str:
+    """``text`` with every terminal control character written as an escape (ESC as ``\\x1b``, a tab as
+    ``\\t``): a column name, a value or a path from a user's file is shown, never obeyed, by the
+    terminal (an escape sequence in a CSV header could recolour, retitle or clear it)."""
+    return _CONTROL.sub(_escape_control, text)
+
+
+def _escape_control(match: re.Match[str]) -> str:
+    char = match.group()
+    return {"\t": "\\t", "\n": "\\n", "\r": "\\r"}.get(char) or (
+        f"\\x{ord(char):02x}" if ord(char) < 0x100 else f"\\u{ord(char):04x}")

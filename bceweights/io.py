@@ -1,18 +1,57 @@
 """Files written safely: atomic writes (a temp file beside the target, renamed over it), the output
 path checks done before a long scan, and loading a ``.pt`` with ``weights_only=True`` (its contents are
 described in :mod:`bceweights.payload`).
+
+What is never renamed over: a character device (``/dev/null``), a FIFO or a file reached through a
+process's descriptors (``/dev/stdout``, ``/proc/self/fd/1``) is opened and written in place; a
+symbolic link keeps pointing where it did (the file it points to is replaced). ``-`` is stdout.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import stat
+import sys
 import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO, Any
 
-from .errors import InputError, OutputError, describe
+from .errors import InputError, MissingPathError, OutputError, describe
+
+#: The path that means stdout.
+STDOUT = "-"
+
+
+def is_stdout(path: Path | str | None) -> bool:
+    """Whether ``path`` is ``-``, stdout (a file named ``-`` is ``./-``)."""
+    return path is not None and str(path) == STDOUT
+
+
+def written_in_place(path: Path | str) -> bool:
+    """Whether ``path`` is written by opening it, not by a rename over it: an existing character device
+    or FIFO, or a file reached through a process's descriptors (``/dev/stdout``, ``/dev/fd/N``,
+    ``/proc/...``): when stdout is redirected to a file, that file is the shell's, and renaming over it
+    would leave the shell writing to a deleted one."""
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return False
+    if stat.S_ISCHR(mode) or stat.S_ISFIFO(mode):
+        return True
+    parts = Path(os.path.abspath(path)).parts[1:3]
+    # A process's own descriptors (/dev/stdout, /dev/fd/N, /proc/self/fd/N), not /dev/shm's files.
+    return stat.S_ISREG(mode) and bool(parts) and (
+        parts[0] == "proc" or parts[0] == "dev" and len(parts) > 1 and parts[1] in ("stdout", "stderr", "fd"))
+
+
+def _target(path: Path) -> Path:
+    """The file a rename replaces: a symlink's target (so the link stays a link), else ``path``."""
+    return Path(os.path.realpath(path)) if path.is_symlink() else path
+
+
+_KINDS = ((stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket"), (stat.S_ISDIR, "a directory"))
 
 
 def check_output_path(path: Path | str) -> Path:
@@ -20,12 +59,28 @@ def check_output_path(path: Path | str) -> Path:
 
     The check is a real probe (a temp file created and removed beside ``path``), not ``os.access``
     alone: root passes ``os.access`` on read-only directories, NFS with root squash and pseudo file
-    systems such as /sys, where writing still fails.
+    systems such as /sys, where writing still fails. ``-`` (stdout), a character device and a FIFO
+    are written in place and need no probe.
     """
+    if is_stdout(path):
+        return Path(STDOUT)
     path = Path(path)
-    if path.is_dir():
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        mode = None
+    if mode is not None and stat.S_ISDIR(mode):
         raise OutputError(f"{path}: is a directory", hint="give a file name, e.g. weights.pt")
-    parent = _parent(path)
+    if mode is not None and not stat.S_ISREG(mode):
+        kind = next((word for test, word in _KINDS if test(mode)), None)
+        if kind is not None:
+            raise OutputError(f"{path}: is {kind}; outputs are files, a character device (/dev/null) "
+                              "or a FIFO", hint="choose another output path")
+    if written_in_place(path):
+        if not os.access(path, os.W_OK):
+            raise OutputError(f"{path}: is not writable", hint="choose another output path")
+        return path
+    parent = _parent(_target(path))
     if not parent.exists():
         blocker = next((p for p in [parent, *parent.parents] if p.exists()), None)
         if blocker is not None and not blocker.is_dir():
@@ -114,8 +169,21 @@ def remove_stale_temps(path: Path | str) -> list[Path]:
 def atomic_write(path: Path | str, mode: str = "wb") -> Iterator[IO[Any]]:
     """Write to a temp file beside ``path`` and rename it over ``path`` only on success: a failure or
     Ctrl-C leaves any earlier file intact and no partial one. (A SIGKILL mid-write can leave the temp
-    file ``.NAME.PID-XXXX.tmp``; the next write of ``path`` removes it.)"""
+    file ``.NAME.PID-XXXX.tmp``; the next write of ``path`` removes it.)
+
+    ``-`` writes to stdout, all at once on success; a character device, a FIFO and what lies under
+    ``/dev`` or ``/proc`` are written in place (see :func:`written_in_place`); a symbolic link keeps
+    pointing where it did, at the new file."""
+    if is_stdout(path):
+        with _to_stdout(mode) as fh:
+            yield fh
+        return
     path = check_output_path(path)
+    if written_in_place(path):
+        with _in_place(path, mode) as fh:
+            yield fh
+        return
+    user_path, path = path, _target(path)
     remove_stale_temps(path)
     try:
         fd, tmp = tempfile.mkstemp(prefix=_temp_prefix(path), suffix=".tmp", dir=_parent(path))
@@ -133,9 +201,39 @@ def atomic_write(path: Path | str, mode: str = "wb") -> Iterator[IO[Any]]:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         if isinstance(exc, OSError):
-            raise OutputError(f"{path}: cannot write ({exc.strerror or exc}); any earlier file is "
+            raise OutputError(f"{user_path}: cannot write ({exc.strerror or exc}); any earlier file is "
                               "unchanged") from exc
         raise
+
+
+@contextlib.contextmanager
+def _to_stdout(mode: str) -> Iterator[IO[Any]]:
+    """Collected in memory and written on success only: a failure leaves stdout without half a file."""
+    import io as _io
+
+    binary = "b" in mode
+    buffer: IO[Any] = _io.BytesIO() if binary else _io.StringIO()
+    yield buffer
+    try:
+        if binary:
+            sys.stdout.flush()
+            sys.stdout.buffer.write(buffer.getvalue())
+            sys.stdout.buffer.flush()
+        else:
+            sys.stdout.write(buffer.getvalue())
+            sys.stdout.flush()
+    except OSError as exc:
+        raise OutputError(f"stdout: cannot write ({exc.strerror or exc})") from exc
+
+
+@contextlib.contextmanager
+def _in_place(path: Path, mode: str) -> Iterator[IO[Any]]:
+    """Opened and written as it is: a device or a FIFO has no "beside" to rename from."""
+    try:
+        with open(path, mode, **({} if "b" in mode else {"encoding": "utf-8"})) as fh:
+            yield fh
+    except OSError as exc:
+        raise OutputError(f"{path}: cannot write ({exc.strerror or exc})") from exc
 
 
 @contextlib.contextmanager
@@ -195,7 +293,8 @@ def load(path: Path | str, *, ndim: int | None = None, device: str | None = None
 
     path = Path(path)
     if not path.exists():
-        raise InputError(f"{path}: no such file")
+        raise MissingPathError(f"{path}: no such file", hint="create one with: bceweights compute LABELS -o "
+                               "weights.pt")
     if path.is_dir():
         raise InputError(f"{path}: is a directory, not a weights file")
     hint = "create one with: bceweights compute LABELS -o weights.pt"

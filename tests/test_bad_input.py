@@ -56,7 +56,8 @@ OK = "a,b\n1,0\n0,1\n"
 
 
 def test_missing_path(cli):
-    assert error_line(cli("compute", "nope.csv")) == "Error: nope.csv: no such file or directory"
+    # A path that does not exist is a usage mistake (exit 2), as for any command-line tool.
+    assert error_line(cli("compute", "nope.csv"), 2) == "Error: nope.csv: no such file or directory"
     assert no_leftovers() == []
 
 
@@ -338,7 +339,7 @@ def test_validate_and_report_reject_a_pt_that_is_not_ours(cli, command, kind):
 
 
 def test_missing_weights_file():
-    with pytest.raises(InputError, match=r"^nope\.pt: no such file$"):
+    with pytest.raises(InputError, match=r"^nope\.pt: no such file \(hint: create one with"):
         io.load("nope.pt")
 
 
@@ -368,7 +369,7 @@ def test_debug_shows_the_traceback(cli, where):
 def test_debug_after_a_double_dash_is_not_an_option(cli):
     # "--" ends the options: a file literally named --debug is an input, not the flag.
     result = cli("compute", "--", "--debug")
-    assert error_line(result) == "Error: --debug: no such file or directory"
+    assert error_line(result, 2) == "Error: --debug: no such file or directory"
 
 
 def test_messages_from_libraries_stay_on_one_line(cli, monkeypatch):

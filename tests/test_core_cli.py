@@ -57,7 +57,7 @@ def test_zero_positive_class_warns_and_strict_fails(tmp_path, cli):
     out = tmp_path / "w.pt"
     ok = cli("compute", path, "--columns", "A,Never", "-o", out)
     assert ok.exit_code == 0
-    assert "no positive example for Never" in ok.stdout
+    assert "no positive example for Never" in ok.stderr and "no positive example" not in ok.stdout
     w = torch.load(out, weights_only=True)
     assert torch.isfinite(w["pos_weight"]).all() and torch.isfinite(w["class_weight"]).all()
     out.unlink()
@@ -68,8 +68,17 @@ def test_zero_positive_class_warns_and_strict_fails(tmp_path, cli):
 
 
 def test_bad_data_exits_1_with_one_line(tmp_path, cli):
+    bad = tmp_path / "bad.csv"
+    bad.write_text("a,b\n1,0\n0,7\n")
+    result = cli("compute", bad, "--columns", "a,b", "-o", tmp_path / "w.pt")
+    assert result.exit_code == 1, result.stderr
+    assert result.stderr.startswith(f"Error: {bad}: column 'b', row 3: value 7 is not a label")
+    assert result.stderr.count("\n") == 1
+
+
+def test_a_missing_path_is_a_usage_error(tmp_path, cli):
     result = cli("compute", tmp_path / "missing.csv", "-o", tmp_path / "w.pt")
-    assert result.exit_code == 1
+    assert result.exit_code == 2
     assert result.stderr.strip() == f"Error: {tmp_path / 'missing.csv'}: no such file or directory"
 
 

@@ -168,7 +168,7 @@ def test_report_from_pt_equals_compute(cli, table, tmp_path, extra):
 
 def test_report_of_a_missing_file_is_one_line(cli, tmp_path):
     res = cli("report", tmp_path / "nope.pt")
-    assert res.exit_code == 1 and res.stderr.startswith("Error: ") and res.stderr.count("\n") == 1
+    assert res.exit_code == 2 and res.stderr.startswith("Error: ") and res.stderr.count("\n") == 1
 
 
 # ---------------------------------------------------------------------------------------------------

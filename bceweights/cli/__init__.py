@@ -1,10 +1,14 @@
 """The command line: parse options, call the library, render with Rich. Each command is a few lines.
 
-Exit codes: 0 success; 1 bad data or a failed check (one ``Error: ...`` line on stderr); 2 usage.
+Exit codes: 0 success; 1 bad data or a failed check; 2 a usage mistake (an unknown option, a bad flag
+value, options that conflict, a missing path, an output that is an input). Either way one
+``Error: ...`` line on stderr, never a traceback (``--debug`` shows it). Warnings go to stderr, also
+under ``-q``; terminal control characters from the data are escaped in everything printed.
 """
 
 import functools
 import inspect
+import math
 import os
 import sys
 from collections.abc import Callable
@@ -15,22 +19,74 @@ from typing import Annotated, Any, Optional
 import typer
 
 from .. import __version__
-from ..errors import BceWeightsError, UsageError
+from ..errors import BceWeightsError, OptionsError, UsageError, printable
 from ..report import SORT_KEYS
 from .render import RichProgress
-from .render import stderr_console as _stderr_console
-from .render import stdout_console as _stdout_console
 
 
 class _Group(typer.core.TyperGroup):
     """Accepts ``--debug`` after the command too (``bceweights compute x.csv --debug``): it is moved
-    in front of the command, where the global option lives (up to a ``--``)."""
+    in front of the command, where the global option lives (up to a ``--``). Click's usage errors (a
+    missing argument, an unknown option, a bad choice) are one ``Error: ...`` line and exit 2, like
+    every other error, instead of a usage block and a framed panel."""
 
     def parse_args(self, ctx, args):
         end = args.index("--") if "--" in args else len(args)
         if "--debug" in args[1:end]:
             args = ["--debug"] + [a for i, a in enumerate(args) if not (a == "--debug" and i < end)]
         return super().parse_args(ctx, args)
+
+    def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
+        if not standalone_mode:
+            return super().main(args, prog_name, complete_var, standalone_mode, **extra)
+        try:
+            code = super().main(args, prog_name, complete_var, False, **extra)
+        except Exception as exc:
+            # By name: Typer has vendored Click (typer._click) since 0.2x, older ones use click's.
+            name = type(exc).__name__
+            if name == "NoArgsIsHelpError":
+                sys.exit(2)  # the help is printed already
+            if name == "Abort":
+                _stderr_console().print("Aborted.", markup=False)
+                sys.exit(1)
+            if not (hasattr(exc, "format_message") and isinstance(getattr(exc, "exit_code", None), int)):
+                raise
+            # "Value error, " is how Typer's type checks word every bad value; it says nothing.
+            _print_error(exc.format_message().replace("Value error, ", ""), _usage_hint(exc))
+            sys.exit(exc.exit_code)
+        sys.exit(code if isinstance(code, int) else 0)
+
+
+def _usage_hint(exc) -> str | None:
+    ctx = getattr(exc, "ctx", None)
+    return f"{ctx.command_path} -h shows the usage" if ctx is not None else None
+
+
+def _console(stderr: bool):
+    """A Rich console that shows control characters as escapes: every string it renders (report
+    lines, table cells, messages) may hold a column name, a value or a path from the data."""
+    return _safe_console_class()(stderr=stderr, highlight=False)
+
+
+@functools.cache
+def _safe_console_class():
+    from rich.console import Console
+
+    class SafeConsole(Console):
+        def render_str(self, text, **kwargs):
+            # Line breaks are kept: the table's two-line headers are ours; a name's own breaks were
+            # escaped with the rest of the report (outputs.printable_doc).
+            return super().render_str("\n".join(printable(line) for line in text.split("\n")), **kwargs)
+
+    return SafeConsole
+
+
+def _stderr_console():
+    return _console(True)
+
+
+def _stdout_console():
+    return _console(False)
 
 
 app = typer.Typer(
@@ -67,9 +123,12 @@ SAMPLING = "Per-sample weights"
 
 
 def _in_range(value, flag: str, low, high, *, low_open: bool = False, high_open: bool = False):
-    """A number outside its range is a usage error (exit 2), e.g. --beta 1."""
+    """A number outside its range, or not finite, is a usage error (exit 2), e.g. --beta 1, --smoothing
+    inf."""
     if value is None:
         return None
+    if not math.isfinite(value):
+        raise typer.BadParameter(f"{value:g} is not a finite number", param_hint=flag)
     bad = ((low is not None and (value < low or (low_open and value == low)))
            or (high is not None and (value > high or (high_open and value == high))))
     if bad or value != value:
@@ -98,17 +157,25 @@ def _clip_option(value: Optional[str]):
 
 def fail(message: str, code: int = 1) -> None:
     """One line on stderr, exit ``code`` (1: bad data or a failed check; 2: a usage mistake)."""
-    from ..report import elide_lists
-
-    # One line, whatever a library put in the message; a list of 300 column names cut to a few.
-    message = elide_lists(" ".join(message.split()))
-    _stderr_console().print(f"Error: {message}", markup=False, soft_wrap=True)
+    _print_error(message)
     raise typer.Exit(code)
 
 
+def _print_error(message: str, hint: str | None = None) -> None:
+    """``Error: message (hint: ...)`` on one line: line breaks a library put in the message become
+    spaces, other control characters escapes."""
+    import re
+
+    from ..report import elide_lists
+
+    # One line, whatever a library put in the message; a list of 300 column names cut to a few.
+    text = elide_lists(re.sub(r"[ \t\r\n]+", " ", message).strip()) + (f" (hint: {hint})" if hint else "")
+    _stderr_console().print(f"Error: {printable(text)}", markup=False, soft_wrap=True)
+
+
 def handle_errors(func: Callable[..., Any]) -> Callable[..., Any]:
-    """Turn the user's mistakes (``BceWeightsError``) into one line and exit code 1; ``--debug`` (or
-    ``BCEWEIGHTS_DEBUG=1``) keeps the traceback."""
+    """Turn the user's mistakes (``BceWeightsError``) into one line and exit code 1 (2 for a
+    ``UsageError``); ``--debug`` (or ``BCEWEIGHTS_DEBUG=1``) keeps the traceback."""
 
     @functools.wraps(func)
     def wrapper(*args, **kwargs):
@@ -293,7 +360,7 @@ def spec_from_options(opts: dict[str, Any]):
         where=_parse_where(opts.pop("where")),
         policy=policy,
         **_extra_spec_fields(opts),
-    )
+    ).check(cli=True)
 
 
 def _extra_spec_fields(opts: dict[str, Any]) -> dict[str, Any]:
@@ -397,7 +464,8 @@ def _report_files(opts: dict[str, Any]):
 with_report_options = _option_group("files", REPORT_OPTIONS, _report_files)
 
 QuietOpt = Annotated[bool, typer.Option(
-    "--quiet", "-q", help="Print no report, only errors, e.g. [cyan]-q[/cyan] in a training script.",
+    "--quiet", "-q", help="Print no report, only warnings and errors (on stderr), e.g. [cyan]-q[/cyan] in a "
+    "training script.",
     rich_help_panel=OUTPUT)]
 WeightsArg = Annotated[Path, typer.Argument(
     help="A .pt written by [cyan]bceweights compute[/cyan], e.g. [cyan]weights.pt[/cyan].",
@@ -405,20 +473,32 @@ WeightsArg = Annotated[Path, typer.Argument(
 
 
 def _render(job, files, *, quiet: bool, name_written: bool = False) -> None:
-    """Print the report (unless quiet or the JSON goes to stdout), then the checks."""
+    """Print the report (unless quiet or the JSON goes to stdout), its warnings (on stderr, always:
+    ``-q`` drops the report, never a warning), then the checks. With ``-o -`` stdout carries the
+    ``.pt``, so everything goes to stderr."""
+    from ..io import is_stdout
+    from ..outputs import printable_doc
     from .render import render_report
 
-    if not quiet and not files.json_to_stdout:
+    pt_to_stdout = name_written and is_stdout(job.weights)
+    console = _stderr_console() if pt_to_stdout else _stdout_console()
+    shown = not quiet and not files.json_to_stdout
+    if shown:
+        doc = printable_doc({**job.report, "warnings": []})
         saved = not job.failed and job.report["summary"].get("output") is not None
-        render_report(job.report, _stdout_console(), show_usage=str(job.weights) if saved else None,
+        render_report(doc, console, show_usage=str(job.weights) if saved and not pt_to_stdout else None,
                       sort=files.sort, top=files.top, replaced=job.replaced,
                       unsaved=str(job.weights) if not job.failed and not saved else None)
+    if job.report.get("warnings"):
+        errors = _stderr_console()
+        for warning in job.report["warnings"]:
+            errors.print(f"warning: {warning}", markup=False, soft_wrap=True)
     if job.checks is not None:
-        _print_checks(job.checks, quiet=quiet, stderr=files.json_to_stdout)
+        _print_checks(job.checks, quiet=quiet, stderr=files.json_to_stdout or pt_to_stdout)
     others = [str(p) for p in job.written if Path(p) != Path(job.weights)]
-    if name_written and others and not quiet and not files.json_to_stdout:
+    if name_written and others and shown:
         # compute only, after its checks: `report` prints exactly the part before them.
-        _stdout_console().print(f"also written: {', '.join(others)}", markup=False, soft_wrap=True)
+        console.print(f"also written: {', '.join(others)}", markup=False, soft_wrap=True)
 
 
 def _print_checks(checks, *, quiet: bool, stderr: bool = False) -> None:
@@ -491,7 +571,8 @@ def compute(
         show_default=False)],
     *,
     output: Annotated[Path, typer.Option(
-        "--output", "-o", help="Where to save the .pt, e.g. [cyan]-o weights.pt[/cyan].",
+        "--output", "-o", help="Where to save the .pt, e.g. [cyan]-o weights.pt[/cyan]; [cyan]-o -[/cyan] "
+        "writes it to stdout (the report then goes to stderr). Never an input or another output.",
         rich_help_panel=OUTPUT)] = Path("weights.pt"),
     files: Any = None,
     quiet: QuietOpt = False,
@@ -522,7 +603,8 @@ def compute(
         help="k of --scheme enet, above 1, e.g. [cyan]--enet-k 1.1[/cyan].",
         rich_help_panel=WEIGHTS)] = 1.02,
     min_count: Annotated[float, typer.Option(
-        "--min-count", metavar="K", min=0.0, help="A class with fewer than K positives (but some) is rare and "
+        "--min-count", metavar="K", callback=lambda v: _in_range(v, "--min-count", 0, None),
+        help="A class with fewer than K positives (but some) is rare and "
         "follows --zero-positives: warn caps its pos_weight and class weight at the largest of the "
         "other classes, skip gives it class weight 0, error exits 1. Default 0: off. "
         "e.g. [cyan]--min-count 10[/cyan].",
@@ -532,7 +614,8 @@ def compute(
         "alike, applied last (after --normalize); either side may be empty, e.g. [cyan]--clip :50[/cyan]. "
         "A skipped class keeps class weight 0.", rich_help_panel=WEIGHTS)] = None,
     smoothing: Annotated[float, typer.Option(
-        "--smoothing", metavar="K", min=0.0, help="Add K to every class's positives and negatives before the "
+        "--smoothing", metavar="K", callback=lambda v: _in_range(v, "--smoothing", 0, None),
+        help="Add K to every class's positives and negatives before the "
         "formulas: pos_weight = (N+K)/(P+K), e.g. [cyan]--smoothing 1[/cyan] (Laplace).",
         rich_help_panel=WEIGHTS)] = 0.0,
     sample_weights: Annotated[Optional[Path], typer.Option(
@@ -580,9 +663,12 @@ def compute(
     from .. import api
     from ..weights import WeightOptions
 
-    options = WeightOptions(scheme=scheme.value, normalize=normalize.value,
-                            zero_positives="error" if strict else zero_positives.value, beta=beta,
-                            enet_k=enet_k, min_count=min_count, clip=clip, smoothing=smoothing)
+    try:
+        options = WeightOptions(scheme=scheme.value, normalize=normalize.value,
+                                zero_positives="error" if strict else zero_positives.value, beta=beta,
+                                enet_k=enet_k, min_count=min_count, clip=clip, smoothing=smoothing)
+    except OptionsError as exc:  # a flag's value: a usage mistake, whatever the library calls it
+        raise UsageError(exc.message, hint=exc.hint) from None
     job = api.run_compute(
         labels, spec, options, output=output, files=files, flat=flat, save=not no_save,
         validate=not no_validate,

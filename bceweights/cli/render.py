@@ -396,15 +396,20 @@ def render_checks(checks, console) -> None:
     its message, past the tag and the check's name."""
     from rich.text import Text
 
+    from ..errors import printable
+
     emit = _printer(console)
     console.print()
-    emit(Text.assemble(("checks", "bold"), f" ({checks.device}, target {checks.target_shape}: {checks.source})"))
+    # Class names and paths come from the data: shown with their control characters escaped, not obeyed.
+    source = printable(checks.source)
+    emit(Text.assemble(("checks", "bold"), f" ({checks.device}, target {checks.target_shape}: {source})"))
     for check in checks.checks:
         tag, style = _TAGS[check.status]
-        emit(Text.assemble("  ", (tag, style), f"  {check.name:<9}  ", report.elide_lists(check.message)),
-             indent=19)
+        message = printable(report.elide_lists(check.message))
+        emit(Text.assemble("  ", (tag, style), f"  {check.name:<9}  ", message), indent=19)
         for warning in check.warnings:
-            emit(Text.assemble("  ", ("WARN", "yellow"), f"  {'':<9}  ", report.elide_lists(warning)), indent=19)
+            emit(Text.assemble("  ", ("WARN", "yellow"), f"  {'':<9}  ", printable(report.elide_lists(warning))),
+                 indent=19)
 
 
 class RichProgress:

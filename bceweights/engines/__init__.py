@@ -9,7 +9,7 @@ Neither engine knows a reader's insides: they see partitions and partials that m
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -53,6 +53,8 @@ class Tally:
     kind: str
     groups: list[CountedGroup]
     spec: InputSpec
+    #: What the expansion of the inputs warns about (a file given twice), for stderr.
+    warnings: list[str] = field(default_factory=list)
 
     def group_of(self, path: Path) -> CountedGroup:
         for group in self.groups:
@@ -68,14 +70,17 @@ def count_paths(
     progress: ProgressSink | None = None,
     engine: str = "local",
     scheduler: Any = None,
+    outputs: Sequence[tuple[str, str | Path]] = (),
 ) -> Tally:
-    """Count every input with its reader on the chosen engine."""
-    from ..inputs import check_options, expand_paths, group_by_reader
+    """Count every input with its reader on the chosen engine. ``outputs``: the run's own files as
+    ``(flag, path)``, never read as inputs (see :func:`bceweights.inputs.gather`)."""
+    from ..inputs import check_options, gather, group_by_reader
 
     spec = spec or InputSpec()
     if engine not in ENGINES:
         raise UsageError(f"unknown engine {engine!r}; choose local or dask")
-    files = expand_paths(paths, spec)
+    found = gather(paths, spec, outputs=outputs)
+    files = found.files
     groups = group_by_reader(files, spec)
     check_options(groups, spec)
     if engine == "dask":
@@ -92,7 +97,8 @@ def count_paths(
         counted.append(CountedGroup(group.reader, group.files, done.spec))
         total = done.counts if total is None else total.merge(done.counts)
     assert total is not None
-    return Tally(_some_samples(total, spec, files), files, groups[0].reader.kind, counted, spec)
+    total.notes = list(dict.fromkeys([*found.notes, *total.notes]))
+    return Tally(_some_samples(total, spec, files), files, groups[0].reader.kind, counted, spec, found.warnings)
 
 
 def _some_samples(counts: Counts, spec: InputSpec, files: Sequence[Path]) -> Counts:
