@@ -317,6 +317,8 @@ class _Coder:
     def __init__(self, spec: InputSpec, partial: LongPartial) -> None:
         known, self.code_of, self.named, dropped = class_codes(spec)
         self.excluded = set(spec.exclude_columns) | dropped
+        self._known: pa.Array | None = None
+        self._known_codes = np.zeros(0, dtype=np.int64)
         self.partial = partial
         if self.named is not None:
             partial.classes[:] = known
@@ -326,23 +328,28 @@ class _Coder:
         """Each row's class code, ``NO_CLASS`` for a blank or excluded label."""
         text = pc.utf8_trim_whitespace(labels)
         encoded = pc.dictionary_encode(text)
-        names = encoded.dictionary.to_pylist()
-        remap = np.empty(len(names) + 1, dtype=np.int64)
-        for i, name in enumerate(names):
+        dictionary = encoded.dictionary
+        remap = np.full(len(dictionary) + 1, NO_CLASS, dtype=np.int64)  # the last: a null label
+        # Labels seen before are looked up by Arrow; only new ones (and dropped ones) pass through Python.
+        if self._known is None or len(self._known) != len(self.code_of):
+            self._known = pa.array(list(self.code_of), pa.string())
+            self._known_codes = np.fromiter(self.code_of.values(), dtype=np.int64, count=len(self.code_of))
+        found = numbers(pc.index_in(dictionary, value_set=self._known)) if len(self._known) \
+            else np.full(len(dictionary), np.nan)
+        hit = ~np.isnan(found)
+        remap[:-1][hit] = self._known_codes[found[hit].astype(np.int64)]
+        for i in np.flatnonzero(~hit).tolist():
+            name = dictionary[i].as_py()
             if not name or name in self.excluded:
-                remap[i] = NO_CLASS
                 continue
-            code = self.code_of.get(name)
-            if code is None:
-                if self.partial.fixed:
-                    at = np.flatnonzero(numbers(encoded.indices) == i)[0]
-                    raise unknown_label(path, int(rows[at]), name, self.named)
-                code = self.code_of[name] = len(self.partial.classes)
-                self.partial.classes.append(name)
+            if self.partial.fixed:
+                at = np.flatnonzero(numbers(encoded.indices) == i)[0]
+                raise unknown_label(path, int(rows[at]), name, self.named)
+            code = self.code_of[name] = len(self.partial.classes)
+            self.partial.classes.append(name)
             remap[i] = code
-        remap[-1] = NO_CLASS  # a null label
         indices = numbers(encoded.indices)
-        indices = np.where(np.isnan(indices), len(names), indices).astype(np.int64) \
+        indices = np.where(np.isnan(indices), len(dictionary), indices).astype(np.int64) \
             if indices.dtype.kind == "f" else indices.astype(np.int64)
         return remap[indices]
 
@@ -454,14 +461,14 @@ def finish_counts(partial: LongPartial, spec: InputSpec) -> Counts:
         else:
             off += np.bincount(classes[~is_pos & ~is_neg], minlength=c)
         samples += n
-        holders = np.unique(owner[is_pos])
-        no_positive += n - len(holders)
-        if counts.pairs is not None and is_pos.any():
-            # Triples are sorted by class code within an id: the final codes must be sorted again.
-            p_owner, p_class = owner[is_pos], classes[is_pos]
-            sort = np.lexsort((p_class, p_owner))
+        p_owner = owner[is_pos]  # sorted: the triples are in id order
+        no_positive += n - (int(np.count_nonzero(p_owner[1:] != p_owner[:-1])) + 1 if len(p_owner) else 0)
+        if counts.pairs is not None and len(p_owner):
+            # Within an id the triples follow the partial's class codes: sorted again in the final ones.
+            keys = p_owner.astype(np.int64) * c + classes[is_pos]
+            keys.sort()
             indptr = np.concatenate([[0], np.cumsum(np.bincount(p_owner, minlength=n))])
-            counts.pairs.add_csr(indptr, p_class[sort])
+            counts.pairs.add_csr(indptr, keys % c)
     if partial.negatives == "verified":
         off = samples - pos - neg
     else:
@@ -483,14 +490,16 @@ def _notes(partial: LongPartial, spec: InputSpec, order: list[str], samples: int
              f"negatives {rule}"]
     repeated = partial.label_rows - entries
     if repeated:
-        notes.append(f"long layout: {repeated:,} row{'s' if repeated > 1 else ''} repeat an (id, class, value) "
-                     "already given and count once")
+        verb = "rows repeat" if repeated > 1 else "row repeats"
+        notes.append(f"long layout: {repeated:,} {verb} an (id, class, value) already given and count"
+                     f"{'' if repeated > 1 else 's'} once")
     if conflicts.any():
         top = np.argsort(-conflicts, kind="stable")[:5]
         listed = ", ".join(f"{order[i]} ({int(conflicts[i]):,})" for i in top if conflicts[i])
         more = ", ..." if np.count_nonzero(conflicts) > 5 else ""
-        notes.append(f"long layout: {int(conflicts.sum()):,} (id, class) pairs are both 1 and 0, counted as "
-                     f"positive: {listed}{more}")
+        both = int(conflicts.sum())
+        notes.append(f"long layout: {both:,} (id, class) {'pairs are' if both > 1 else 'pair is'} both 1 and 0, "
+                     f"counted as positive: {listed}{more}")
     if partial.missing:
         notes.append(f"long layout: {partial.missing:,} rows have a blank confidence (--missing "
                      f"{spec.policy.missing})")
