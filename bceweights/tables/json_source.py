@@ -32,6 +32,9 @@ CHUNK_BYTES = 1 << 22
 #: The first chunks are smaller: detecting label fields needs the first records only.
 FIRST_CHUNK = 1 << 18
 _PARSE_BLOCK = 1 << 20
+#: Bytes read to tell JSON Lines from a JSON array (and from a file that is neither).
+HEAD_BYTES = 1 << 20
+LINES_EXTENSIONS = (".jsonl", ".ndjson", ".jsonl.gz", ".ndjson.gz")
 _BOM = b"\xef\xbb\xbf"
 
 
@@ -194,9 +197,13 @@ class JsonSource(TableSource):
         probe = cls(path, False, [], size=size, compression=compression)
         head = b""
         for text, _ in probe._raw_chunks(FIRST_CHUNK):
-            head = text
-            break
+            head += text
+            if len(head) >= HEAD_BYTES:
+                break
         kind = records_kind(head)
+        if kind is None and path.name.lower().endswith(LINES_EXTENSIONS) \
+                and head.removeprefix(_BOM).lstrip().startswith(b"{"):
+            kind = "lines"  # its first record is longer than the head
         if kind is None:
             raise InputError(f"{path}: neither JSON Lines (an object per line) nor a JSON array of records",
                              hint="a COCO file is read with --format coco")
