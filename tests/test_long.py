@@ -311,3 +311,19 @@ def test_negatives_without_the_long_layout_is_a_usage_error(tmp_path):
     path = write_long(tmp_path / "labels.csv", [("a", "cat", 1)])
     with pytest.raises(UsageError, match="--negatives reads the long layout"):
         count(path, class_column="LabelName", negatives="implicit")
+
+
+def test_where_and_excluded_labels(tmp_path):
+    rows = [("a", "cat", 1, "train"), ("b", "dog", 1, "train"), ("a", "dog", 1, "val"), ("c", "bird", 1, "train"),
+            ("d", "cat", 0, "val")]
+    path = write_long(tmp_path / "labels.csv", rows, header=("ImageID", "LabelName", "Confidence", "split"))
+    counts = count(path, where=(("split", "train"),), exclude_columns=("bird",), negatives="implicit", **LONG)
+    # Only train rows; c's only label is left out, so c is a sample without a positive.
+    assert counts.classes == ["cat", "dog"] and counts.samples == 3 and counts.no_positive == 1
+    assert counts.pos.tolist() == [1, 1] and counts.neg.tolist() == [2, 2]
+
+
+def test_blank_id_is_an_error_naming_the_row(tmp_path):
+    path = write_long(tmp_path / "labels.csv", [("a", "cat", 1), ("", "dog", 1)])
+    with pytest.raises(InputError, match=r"row 3: the id \('ImageID'\) is blank"):
+        count(path, **LONG)
