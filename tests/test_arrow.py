@@ -210,3 +210,24 @@ def test_hugging_face_cache_file_counts_like_pyarrow(shared_data):
     counts = api.compute(path).counts
     assert counts.classes == names and counts.samples == table.num_rows == 5426
     assert [counts.pos.tolist(), counts.neg.tolist()] == list(expected(lists, len(names)))
+
+
+@pytest.mark.realdata
+def test_hugging_face_cache_file_on_dask_equals_local(shared_data):
+    distributed = pytest.importorskip("distributed")
+    from bceweights.engines import dask as dask_engine
+
+    path = shared_data / "hf_arrow_goemotions" / "go_emotions-validation.arrow"
+    mp = pytest.MonkeyPatch()
+    mp.setattr(dask_engine, "MIN_BLOCK", 50_000)
+    mp.setattr(dask_engine, "MAX_BLOCK", 50_000)
+    try:
+        cluster = distributed.LocalCluster(n_workers=2, processes=True, threads_per_worker=1,
+                                           dashboard_address=None, silence_logs=50)
+        with distributed.Client(cluster) as client:
+            local = api.compute(path)
+            dask = api.compute(path, engine="dask", scheduler=client)
+        cluster.close()
+    finally:
+        mp.undo()
+    assert dask.counts.to_dict() == local.counts.to_dict()

@@ -140,3 +140,27 @@ def test_goemotions_cli_line_of_the_issue(shared_data, tmp_path, cli):
     assert saved["classes"][-1] == "neutral" and len(saved["classes"]) == 28
     samples = torch.load(tmp_path / "s.pt", weights_only=True)
     assert len(samples["ids"]) == 5426 and samples["ids"][0] == "edgurhb"
+
+
+@pytest.mark.realdata
+def test_goemotions_on_dask_equals_local(shared_data):
+    distributed = pytest.importorskip("distributed")
+    from bceweights.engines import dask as dask_engine
+
+    folder = shared_data / "goemotions"
+    options = dict(no_header=True, delimiter="\t", quote="none", list_column="1", separator=",",
+                   classes_file=folder / "labels.txt")
+    mp = pytest.MonkeyPatch()
+    mp.setattr(dask_engine, "MIN_BLOCK", 200_000)  # train.tsv (3.5 MB) in ~18 byte ranges
+    mp.setattr(dask_engine, "MAX_BLOCK", 200_000)
+    try:
+        cluster = distributed.LocalCluster(n_workers=2, processes=True, threads_per_worker=1,
+                                           dashboard_address=None, silence_logs=50)
+        with distributed.Client(cluster) as client:
+            for split in ("train", "dev"):
+                local = api.compute(folder / f"{split}.tsv", **options)
+                dask = api.compute(folder / f"{split}.tsv", engine="dask", scheduler=client, **options)
+                assert dask.counts.to_dict() == local.counts.to_dict()
+        cluster.close()
+    finally:
+        mp.undo()

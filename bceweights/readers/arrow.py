@@ -57,10 +57,10 @@ class ArrowReader(TableReader):
             for number, run in enumerate(runs):
                 index, start, stop, _ = run
                 shard = f"{Path(src.files[index]).name} " if len(src.files) > 1 else ""
+                batches = f"record batch {start}" if stop - start == 1 else f"record batches {start}-{stop - 1}"
                 out.append(Partition(self.name, whole.paths, size=round(src.size / len(runs)), part=run,
                                      context=whole.context,
-                                     label=f"block {number + 1} of {len(runs)}: {shard}record batches "
-                                     f"{start}-{stop - 1}"))
+                                     label=f"block {number + 1} of {len(runs)}: {shard}{batches}"))
         return Plan(out, plan.spec)
 
     def _source(self, partition: Partition, rows_before: int | None = None) -> TableSource:
