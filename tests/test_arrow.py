@@ -186,7 +186,7 @@ def test_both_engines_give_the_same_tensors(tmp_path):
     try:
         hints = readers.base.PlanHints(split=True, block=4000)
         parts = readers.get("arrow").plan([stream], InputSpec(), hints).partitions
-        assert len(parts) > 3 and all("record batches" in p.label for p in parts)
+        assert len(parts) > 3 and all("record batch" in p.label for p in parts)
         cluster = distributed.LocalCluster(n_workers=2, processes=True, threads_per_worker=1,
                                            dashboard_address=None, silence_logs=50)
         with distributed.Client(cluster) as client:
