@@ -228,11 +228,14 @@ class Bucket:
         self.codes = (keys & np.uint64(0xFFFFFFFF)).astype(np.uint32)
         self.runs = np.bincount((keys >> np.uint64(32)).astype(np.int64), minlength=len(ids)).astype(np.uint32)
 
+    def triples(self) -> list[tuple[np.ndarray, np.ndarray]]:
+        """Every triple, held and pending, as (ids, codes)."""
+        return [(np.repeat(self.ids, self.runs), self.codes), *self.pending]
+
     def remapped(self, remap: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
-        """Every triple (held and pending) as (ids, codes) with class codes through ``remap``."""
+        """Every triple as (ids, codes) with class codes through ``remap``."""
         out = []
-        parts = [(np.repeat(self.ids, self.runs), self.codes), *self.pending]
-        for ids, codes in parts:
+        for ids, codes in self.triples():
             classes = codes >> 2
             mapped = np.where(classes == NO_CLASS, NO_CLASS, remap[np.minimum(classes, len(remap) - 1)])
             out.append((ids, (mapped.astype(np.uint32) << 2) | (codes & 3)))
@@ -271,8 +274,9 @@ class LongPartial:
                 known[name] = len(self.classes)
                 self.classes.append(name)
         remap = np.array([known[name] for name in other.classes] or [0], dtype=np.uint32)
+        same = other.classes == self.classes[:len(other.classes)]  # the same codes (a classes file)
         for mine, theirs in zip(self.buckets, other.buckets):
-            for ids, codes in theirs.remapped(remap):
+            for ids, codes in theirs.triples() if same else theirs.remapped(remap):
                 mine.add(ids, codes)
         self.label_rows += other.label_rows
         self.missing += other.missing
