@@ -200,7 +200,10 @@ _opt("delimiter", Annotated[Optional[str], typer.Option(
     rich_help_panel=LAYOUT)])
 _opt("classes_file", Annotated[Optional[Path], typer.Option(
     "--classes-file", help="A file with one class name per line: names the label columns of a file "
-    "without header (in order), or picks them by name. e.g. [cyan]--classes-file CLASS_ORDER.txt[/cyan].",
+    "without header (in order), or picks them by name. With --list-column, --class-column or the long "
+    "layout: the classes, in its order, and the names of label ids (id k: line k + 1; an id,name .csv "
+    "such as Open Images' class descriptions names its ids). e.g. [cyan]--classes-file "
+    "CLASS_ORDER.txt[/cyan].",
     rich_help_panel=LAYOUT)])
 _opt("where", Annotated[Optional[list[str]], typer.Option(
     "--where", "-w", help="Keep only rows where COLUMN equals VALUE (repeatable; values of one column "
