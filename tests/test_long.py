@@ -327,3 +327,18 @@ def test_blank_id_is_an_error_naming_the_row(tmp_path):
     path = write_long(tmp_path / "labels.csv", [("a", "cat", 1), ("", "dog", 1)])
     with pytest.raises(InputError, match=r"row 3: the id \('ImageID'\) is blank"):
         count(path, **LONG)
+
+
+@pytest.mark.realdata
+def test_open_images_boxes_without_confidence_count_images(shared_data):
+    import pandas as pd
+
+    path = shared_data / "openimages" / "mpeg_vcm_oiv6_val5k" / "detection_validation_5k_bbox.csv"
+    df = pd.read_csv(path, dtype={"ImageID": str, "LabelName": str})
+    pos = df.drop_duplicates(["ImageID", "LabelName"]).groupby("LabelName").size()
+    ids = df["ImageID"].nunique()
+    counts = count(path, id_column="ImageID", class_column="LabelName")
+    # Every box is a positive row: an image with three cars is one positive of car.
+    assert counts.classes == sorted(pos.index) and counts.samples == ids
+    assert counts.pos.tolist() == pos.to_numpy().tolist()
+    assert counts.neg.tolist() == (ids - pos.to_numpy()).tolist()
