@@ -141,6 +141,13 @@ def test_hash_ids_is_one_to_one_for_short_ids_and_fixed_across_processes():
     short = [format(i, "x") for i in range(70000)] + ["", "a" * 7, "\x00", "\x00\x00"]
     codes = long.hash_ids(pa.array(short))
     assert len(np.unique(codes)) == len(short)
+    # Open Images' ids (16 hex digits) are decoded, not hashed: ids one bit apart stay apart.
+    hexes = [format(1 << k, "016x") for k in range(64)] + [format(i, "016x") for i in range(50000)]
+    hexes = list(dict.fromkeys(hexes)) + ["0001EEAF4AED83F9", "0001eeaf4aed83fg"]  # not canonical: hashed
+    assert len(np.unique(long.hash_ids(pa.array(hexes + short)))) == len(hexes) + len(short)
+    values = np.array([0, 1, 0x0001EEAF4AED83F9, 2**64 - 1], dtype=np.uint64)
+    decoded = long._mix(values ^ long._HEX_SEED)  # the code is a bijection of the id's value
+    assert long.hash_ids(pa.array([format(int(v), "016x") for v in values])).tolist() == decoded.tolist()
     # Sliced arrays and long (word-chained, or hashlib for the longest) ids hash by value alone.
     values = pa.array(["x", "0001eeaf4aed83f9", "y" * 40, "z" * 1000, "0001eeaf4aed83f9"])
     assert long.hash_ids(values.slice(1))[0] == long.hash_ids(values)[1] == long.hash_ids(values)[4]

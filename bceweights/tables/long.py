@@ -15,12 +15,13 @@ still makes its id a sample; a confidence the value policy ignores (``--ignore-v
 (``--binarize T`` reads machine-generated scores).
 
 **Memory.** The distinct (id, class, state) triples are needed (an id's rows may be anywhere), but never
-as Python objects: each id is hashed to 64 bits (ids of up to 7 bytes exactly, by a bijection; longer
-ones collide with probability about n²/2⁶⁵: 3·10⁻⁸ at 1M ids, 2·10⁻⁶ at 9M), the class and state packed
-in 32 bits, and the triples kept in 16 buckets by the hash's top bits, each as sorted unique ids
-(8 bytes an id), run lengths (4) and class codes (4 bytes a triple), merged in as the file is read.
-Open Images' 60M rows over 9M ids hold ~350 MB. A partition's partial is these buckets; partials of
-parts of a file (Dask) merge by a sorted union, so an id spread over parts counts once.
+as Python objects: each id is coded in 64 bits, one to one for ids of up to 7 bytes and for 16 hex
+digits (Open Images' ImageID: exact counts), hashed otherwise (two ids share a code with probability
+about n²/2⁶⁵: 3·10⁻⁸ at 1M ids, 2·10⁻⁶ at 9M); the class and state are packed in 32 bits; the triples
+are kept in 16 buckets by the code's top bits, each as sorted unique ids (8 bytes an id), run lengths
+(4) and class codes (4 bytes a triple), merged in as the file is read. Open Images' 60M rows over 9M
+ids hold ~350 MB. A partition's partial is these buckets; partials of parts of a file (Dask) merge by a
+sorted union, so an id spread over parts counts once.
 """
 
 from __future__ import annotations
@@ -110,6 +111,7 @@ def settle(src: TableSource, spec: InputSpec) -> LongLayout:
 
 _M1, _M2 = np.uint64(0xBF58476D1CE4E5B9), np.uint64(0x94D049BB133111EB)
 _LONG_SEED = np.uint64(0x9E3779B97F4A7C15)
+_HEX_SEED = np.uint64(0xD6E8FEB86659FD93)
 
 
 def _mix(x: np.ndarray) -> np.ndarray:
@@ -123,8 +125,9 @@ def _mix(x: np.ndarray) -> np.ndarray:
 
 
 def hash_ids(values: pa.Array) -> np.ndarray:
-    """64-bit codes of strings, the same in every process: a string of up to 7 bytes maps one to one
-    (its bytes and length, mixed), a longer one through a chain of mixes over its 8-byte words.
+    """64-bit codes of strings, the same in every process. One to one (no two such ids share a code): a
+    string of up to 7 bytes (its bytes and length, mixed) and 16 lower-case hex digits (their value,
+    mixed: Open Images' ImageID). Any other string goes through a chain of mixes over its 8-byte words.
 
     >>> codes = hash_ids(pa.array(["a", "b", "a", "0001eeaf4aed83f9"]))
     >>> codes.dtype.name, bool(codes[0] == codes[2]), len(set(codes.tolist()))
@@ -169,8 +172,22 @@ def hash_ids(values: pa.Array) -> np.ndarray:
     short = lengths_kept <= 7
     codes = np.empty(m, dtype=np.uint64)
     codes[short] = _mix(words[short, 0] | size[short])
-    if not short.all():
-        longer = ~short
+    hexadecimal = np.zeros(m, dtype=bool)
+    if width == 2:
+        sixteen = np.flatnonzero(lengths_kept == 16)
+        digits = padded[sixteen, :16]
+        decimal = (digits >= 48) & (digits <= 57)
+        letter = (digits >= 97) & (digits <= 102)
+        valid = (decimal | letter).all(axis=1)
+        sixteen, digits, decimal = sixteen[valid], digits[valid], decimal[valid]
+        nibbles = np.where(decimal, digits - 48, digits - 87).astype(np.uint64)
+        value = np.zeros(len(sixteen), dtype=np.uint64)
+        for i in range(16):
+            value = (value << np.uint64(4)) | nibbles[:, i]
+        codes[sixteen] = _mix(value ^ _HEX_SEED)
+        hexadecimal[sixteen] = True
+    if not (short | hexadecimal).all():
+        longer = ~(short | hexadecimal)
         h = _mix(size[longer] ^ _LONG_SEED)
         for j in range(width):
             h ^= words[longer, j]
@@ -180,6 +197,12 @@ def hash_ids(values: pa.Array) -> np.ndarray:
         return codes
     out[rows] = codes
     return out
+
+
+def _id_codes(ids: pa.Array) -> np.ndarray:
+    """:func:`hash_ids` of a column of ids, each distinct id coded once (an image has ~8 rows)."""
+    encoded = pc.dictionary_encode(ids)
+    return hash_ids(encoded.dictionary)[numbers(encoded.indices).astype(np.intp)]
 
 
 # ------------------------------------------------------------------------------------------- partials
@@ -398,7 +421,7 @@ def count_source(src: TableSource, layout: LongLayout, spec: InputSpec, progress
             states = _states(batch, layout, spec, rows, src.path, partial)
             partial.label_rows += int(np.count_nonzero(codes != NO_CLASS))
             packed = (codes.astype(np.uint32) << 2) | np.where(codes == NO_CLASS, 0, states).astype(np.uint32)
-            partial.add(hash_ids(ids), packed)
+            partial.add(_id_codes(ids), packed)
         if progress is not None and done > reported:
             progress(done - reported)
             reported = done
@@ -582,7 +605,7 @@ def long_rows(src: TableSource, layout: LongLayout, spec: InputSpec, *,
         if not batch.num_rows:
             continue
         ids = batch.column(layout.id)
-        at = np.searchsorted(table.ids, hash_ids(ids))
+        at = np.searchsorted(table.ids, _id_codes(ids))
         unique, first = np.unique(at, return_index=True)
         new = first_row[unique] == np.iinfo(np.int64).max
         first_row[unique[new]] = rows[first[new]]
