@@ -239,8 +239,17 @@ def test_parquet_long_table(tmp_path):
     assert_counts(count(path, **LONG), rows)
 
 
-def test_both_engines_give_the_same_tensors(tmp_path):
+@pytest.fixture(scope="module")
+def client():
     distributed = pytest.importorskip("distributed")
+    cluster = distributed.LocalCluster(n_workers=2, processes=True, threads_per_worker=1, dashboard_address=None,
+                                       silence_logs=50)
+    with distributed.Client(cluster) as c:
+        yield c
+    cluster.close()
+
+
+def test_both_engines_give_the_same_tensors(tmp_path, client):
     from bceweights.engines import dask as dask_engine
 
     rng = np.random.default_rng(5)
@@ -253,11 +262,7 @@ def test_both_engines_give_the_same_tensors(tmp_path):
     mp.setattr(dask_engine, "MIN_BLOCK", 4000)
     mp.setattr(dask_engine, "MAX_BLOCK", 4000)
     try:
-        cluster = distributed.LocalCluster(n_workers=2, processes=True, threads_per_worker=1,
-                                           dashboard_address=None, silence_logs=50)
-        with distributed.Client(cluster) as client:
-            dask = api.compute(path, engine="dask", scheduler=client, **LONG)
-        cluster.close()
+        dask = api.compute(path, engine="dask", scheduler=client, **LONG)
     finally:
         mp.undo()
     assert dask.counts.to_dict() == local.counts.to_dict()
@@ -294,8 +299,7 @@ def test_open_images_validation_labels_count_like_pandas(shared_data, name):
 
 
 @pytest.mark.realdata
-def test_open_images_on_dask_equals_local(shared_data):
-    distributed = pytest.importorskip("distributed")
+def test_open_images_on_dask_equals_local(shared_data, client):
     from bceweights.engines import dask as dask_engine
 
     path = shared_data / "openimages" / "mpeg_vcm_oiv6_val5k" / "segmentation_validation_labels_5k.csv"
@@ -304,11 +308,7 @@ def test_open_images_on_dask_equals_local(shared_data):
     mp.setattr(dask_engine, "MIN_BLOCK", 20000)
     mp.setattr(dask_engine, "MAX_BLOCK", 20000)
     try:
-        cluster = distributed.LocalCluster(n_workers=2, processes=True, threads_per_worker=1,
-                                           dashboard_address=None, silence_logs=50)
-        with distributed.Client(cluster) as client:
-            dask = api.compute(path, engine="dask", scheduler=client, **LONG)
-        cluster.close()
+        dask = api.compute(path, engine="dask", scheduler=client, **LONG)
     finally:
         mp.undo()
     assert dask.counts.to_dict() == local.counts.to_dict()
