@@ -18,6 +18,11 @@ class InputSpec:
 
     Tables: ``columns`` (wide multi-hot), ``list_column`` + ``separator`` (label lists) or
     ``class_column`` (one class per row); ``where`` keeps rows whose column equals a value.
+    ``id_column`` with ``class_column``: the long layout (rows of one id are one sample, see
+    :mod:`bceweights.tables.long`), with ``confidence_column`` and ``negatives`` (``verified`` or
+    ``implicit``); otherwise the ids written with per-sample weights. ``quote``: the quote character
+    of delimited text (``"none"``: quotes are text). ``class_names``: the names of id-coded labels, in
+    class order (the API's ``--classes-file``; Hugging Face datasets settle it from their features).
 
     Built from a script, a field takes what a person would write: a string where names are expected is
     one name (``exclude_columns="No Finding"``), ``where`` takes ``"column=value"``, a mapping
@@ -38,6 +43,12 @@ class InputSpec:
     classes_file: Path | None = None
     where: tuple[tuple[str, str], ...] = ()
     cooccurrence: bool = True
+    # long layout, quoting, named ids (tables)
+    id_column: str | None = None
+    confidence_column: str | None = None
+    negatives: str | None = None
+    quote: str | None = None
+    class_names: tuple[str, ...] | None = None
     # value policy (tables and arrays)
     policy: ValuePolicy = field(default_factory=ValuePolicy)
     # arrays
@@ -176,6 +187,8 @@ FLAGS: dict[str, str] = {
     "policy.binarize": "--binarize", "key": "--key", "class_axis": "--class-axis",
     "label_attributes": "--label-attributes", "mask_mode": "--mask-mode", "num_classes": "--num-classes",
     "ignore_index": "--ignore-index", "file_list": "--file-list", "root": "--root", "workers": "--workers",
+    "id_column": "--id-column", "confidence_column": "--confidence-column", "negatives": "--negatives",
+    "quote": "--quote", "class_names": "class_names",
 }
 
 #: Options every run may take, whatever its reader: they are read by the engines and the path expansion.

@@ -118,6 +118,7 @@ Scheme = _choices("Scheme", "inverse", "inverse-sqrt", "effective-number", "medi
 SampleReduce = _choices("SampleReduce", "max", "mean")
 Uncertain = _choices("Uncertain", "ignore", "positive", "negative")
 Missing = _choices("Missing", "negative", "ignore")
+Negatives = _choices("Negatives", "verified", "implicit")
 
 SAMPLING = "Per-sample weights"
 
@@ -269,12 +270,33 @@ _opt("delimiter", Annotated[Optional[str], typer.Option(
     rich_help_panel=LAYOUT)])
 _opt("classes_file", Annotated[Optional[Path], typer.Option(
     "--classes-file", help="A file with one class name per line: names the label columns of a file "
-    "without header (in order), or picks them by name. e.g. [cyan]--classes-file CLASS_ORDER.txt[/cyan].",
+    "without header (in order), or picks them by name. With --list-column, --class-column or the long "
+    "layout: the classes, in its order, and the names of label ids (id k: line k + 1; an id,name .csv "
+    "such as Open Images' class descriptions names its ids). e.g. [cyan]--classes-file "
+    "CLASS_ORDER.txt[/cyan].",
     rich_help_panel=LAYOUT)])
 _opt("where", Annotated[Optional[list[str]], typer.Option(
     "--where", "-w", help="Keep only rows where COLUMN equals VALUE (repeatable; values of one column "
     "are alternatives, different columns must all match), e.g. [cyan]--where split=train[/cyan].",
     rich_help_panel=LAYOUT)])
+_opt("id_column", Annotated[Optional[str], typer.Option(
+    "--id-column", help="The sample id of each row. With --class-column: the long layout (Open Images), "
+    "where the rows of one id, adjacent or not, are one sample. Otherwise the ids written with "
+    "--sample-weights (key ids; default: the first non-label column named like an id). A file without "
+    "header names a column by its 0-based position. e.g. [cyan]--id-column ImageID --class-column "
+    "LabelName[/cyan].", rich_help_panel=LAYOUT)])
+_opt("confidence_column", Annotated[Optional[str], typer.Option(
+    "--confidence-column", help="Long layout: the column that says whether a row's class is there (1, a "
+    "positive) or verified absent (0, a negative), e.g. [cyan]--confidence-column Confidence[/cyan]. "
+    "Without it every row is a positive.", rich_help_panel=LAYOUT)])
+_opt("negatives", Annotated[Optional[Negatives], typer.Option(
+    "--negatives", help="Long layout: verified (default with --confidence-column: N_c = the ids with a 0 "
+    "row of c and no 1; the other ids count as neither for c) or implicit (default without it: every id "
+    "without a 1 row of c), e.g. [cyan]--negatives implicit[/cyan].", rich_help_panel=LAYOUT)])
+_opt("quote", Annotated[Optional[str], typer.Option(
+    "--quote", metavar="CHAR|none", help="The quote character of delimited text (default \"); none: "
+    "quotes are plain text, e.g. [cyan]--quote none[/cyan] for GoEmotions' TSV, whose texts hold "
+    "unbalanced quotes.", rich_help_panel=LAYOUT)])
 _opt("uncertain", Annotated[Uncertain, typer.Option(
     "--uncertain", help="What -1 (uncertain, CheXpert) counts as: ignore (neither), positive (U-Ones) "
     "or negative (U-Zeros). e.g. [cyan]--uncertain positive[/cyan].", rich_help_panel=VALUES)],
@@ -381,7 +403,7 @@ def _extra_spec_fields(opts: dict[str, Any]) -> dict[str, Any]:
 
 #: Input options added by other modules (name → InputSpec field), built into the spec as they are.
 _EXTRA_SPEC_FIELDS = {"key", "class_axis", "label_attributes", "mask_mode", "num_classes", "ignore_index",
-                      "file_list", "root", "workers"}
+                      "file_list", "root", "workers", "id_column", "confidence_column", "negatives", "quote"}
 
 
 def _option_group(name: str, options: list[inspect.Parameter], build: Callable[[dict[str, Any]], Any]):
@@ -635,11 +657,6 @@ def compute(
         "fraction of rows holding c; a row takes the max over its labels (1 without any). e.g. "
         "[cyan]--repeat-threshold 0.001[/cyan].",
         rich_help_panel=SAMPLING)] = None,
-    id_column: Annotated[Optional[str], typer.Option(
-        "--id-column", help="The column of row ids written with --sample-weights (key ids). Default: "
-        "the first non-label column named like an id (path, image, id, file, name ...). "
-        "e.g. [cyan]--id-column 'Image Index'[/cyan].",
-        rich_help_panel=SAMPLING)] = None,
     flat: Annotated[bool, typer.Option(
         "--flat", help="Save pos_weight and class_weight of masks as [C] (default: [C, 1, 1] for 2-D, "
         "[C, 1, 1, 1] for 3-D masks, which broadcast over an [N, C, H, W] / [N, C, D, H, W] target), "
@@ -673,7 +690,7 @@ def compute(
         labels, spec, options, output=output, files=files, flat=flat, save=not no_save,
         validate=not no_validate,
         device=device.value, sample_weights=sample_weights,
-        sample_options=_sample_options(sample_weights, sample_reduce, repeat_threshold, id_column),
+        sample_options=_sample_options(sample_weights, sample_reduce, repeat_threshold, spec),
         progress=RichProgress(), **_engine_args(engine, scheduler))
     _render(job, files, quiet=quiet, name_written=True)
     job.raise_if_failed()
@@ -734,18 +751,21 @@ def report_command(
     _render(api.run_report(weights, files), files, quiet=quiet)
 
 
-def _sample_options(path, reduce, threshold, id_column):
-    """The per-sample options; None without --sample-weights, which each of their flags needs."""
+def _sample_options(path, reduce, threshold, spec):
+    """The per-sample options; None without --sample-weights, which each of their flags needs
+    (``--id-column`` also serves the long layout, with --class-column)."""
     if path is None:
-        for flag, value in (("--sample-reduce", reduce), ("--repeat-threshold", threshold),
-                            ("--id-column", id_column)):
+        for flag, value in (("--sample-reduce", reduce), ("--repeat-threshold", threshold)):
             if value is not None:
                 raise typer.BadParameter("needs --sample-weights FILE.pt", param_hint=flag)
+        if spec.id_column is not None and spec.class_column is None:
+            raise typer.BadParameter("needs --sample-weights FILE.pt (the ids it writes) or --class-column "
+                                     "(the long layout: one sample per id)", param_hint="--id-column")
         return None
     from ..sampling import SampleOptions
 
     return SampleOptions(reduce=(reduce or SampleReduce.max).value, repeat_threshold=threshold,
-                         id_column=id_column or "auto")
+                         id_column=spec.id_column or "auto")
 
 
 def main() -> None:

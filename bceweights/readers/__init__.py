@@ -30,6 +30,8 @@ BUILTIN: dict[str, str] = {
     "csv": "bceweights.readers.delimited:CsvReader",
     "tsv": "bceweights.readers.delimited:TsvReader",
     "parquet": "bceweights.readers.parquet:ParquetReader",
+    "arrow": "bceweights.readers.arrow:ArrowReader",
+    "jsonl": "bceweights.readers.jsonl:JsonlReader",
     "npy": "bceweights.readers.arrays:NpyReader",
     "npz": "bceweights.readers.arrays:NpzReader",
     "pt": "bceweights.readers.arrays:PtReader",

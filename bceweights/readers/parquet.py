@@ -11,7 +11,7 @@ class ParquetReader(TableReader):
     name = "parquet"
     extensions = (".parquet", ".pq")
     description = "Parquet tables"
-    options = TableReader.options - {"no_header", "delimiter"}
+    options = TableReader.options - {"no_header", "delimiter", "quote"}
 
     def sniff(self, head: bytes, path: Path) -> float:
         return 1.0 if head.startswith(b"PAR1") else 0.0

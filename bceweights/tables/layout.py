@@ -6,7 +6,12 @@ settled once per file from its header and first block, and the label batches bui
   numeric columns whose values in the first block are all in {-1} ∪ [0, 1], skipping id-like columns;
 * **label lists**: ``--list-column`` holding ``A|B|C`` (separator detected among ``|``, ``;``, ``,``
   and space); a label repeated within a row counts once;
-* **one class per row**: ``--class-column``; each distinct value is a class, one-vs-rest.
+* **one class per row**: ``--class-column``; each distinct value is a class, one-vs-rest;
+* **long** (Open Images): ``--class-column`` with ``--id-column``: the rows of one id are one sample
+  (:mod:`bceweights.tables.long`).
+
+Label lists and one class per row may hold ids named by ``--classes-file`` (:mod:`.names`); a Parquet,
+Arrow or JSON list column is a label list as it is (``native``).
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ from ..policy import apply_policy
 from ..readers.base import LabelBatch
 from ..spec import InputSpec
 from . import source
+from .names import class_codes, column_of, column_type, is_list_type, unknown_label
 from .source import TableSource
 
 #: Share of 0/1/-1 values above which an integer column is taken as a label column holding bad values.
@@ -44,12 +50,19 @@ ID_LIKE = re.compile(
 
 
 def layout_kind(spec: InputSpec) -> str:
-    """``wide``, ``list`` or ``class``: the layout the options ask for (two at once is a usage error)."""
+    """``wide``, ``list``, ``class`` or ``long``: the layout the options ask for (two at once is a usage
+    error)."""
     chosen = [name for name, value in (("list", spec.list_column), ("class", spec.class_column),
                                        ("wide", spec.columns)) if value]
     if len(chosen) > 1:
         raise UsageError("choose one layout: --columns, --list-column or --class-column")
-    return chosen[0] if chosen else "wide"
+    kind = chosen[0] if chosen else "wide"
+    if kind == "class" and spec.id_column:
+        return "long"
+    for value, flag in ((spec.confidence_column, "--confidence-column"), (spec.negatives, "--negatives")):
+        if value is not None:
+            raise UsageError(f"{flag} reads the long layout: give --id-column and --class-column too")
+    return kind
 
 
 @dataclass(frozen=True)
@@ -68,6 +81,8 @@ class Layout:
     separator: str | None = None
     where: tuple[tuple[str, tuple[str, ...]], ...] = ()
     notes: tuple[str, ...] = ()
+    #: The label-list column is a list column of the file (Parquet, Arrow, JSON): no separator.
+    native: bool = False
 
     @property
     def where_map(self) -> dict[str, list[str]]:
@@ -89,12 +104,17 @@ def settle(src: TableSource, spec: InputSpec) -> Layout:
         columns, classes, skipped = wide_columns(src, spec, where)
         return Layout("wide", tuple(columns), tuple(classes), where=frozen_where,
                       notes=detection_notes(src, columns, skipped))
-    column = spec.list_column if kind == "list" else spec.class_column
-    require_columns(src, [column], "--list-column" if kind == "list" else "--class-column")
+    flag = "--list-column" if kind == "list" else "--class-column"
+    column = column_of(src, spec.list_column if kind == "list" else spec.class_column)
+    require_columns(src, [column], flag)
+    native = is_list_type(column_type(src, column))
+    if native and kind != "list":
+        raise OptionsError(f"{src.path}: column '{column}' holds lists of labels",
+                           hint=f"read it with --list-column {column}")
     separator = spec.separator
-    if kind == "list" and separator is None:
+    if kind == "list" and separator is None and not native:
         separator = _first_separator(src, column, where)
-    return Layout(kind, column=column, separator=separator, where=frozen_where)
+    return Layout(kind, column=column, separator=separator, where=frozen_where, native=native)
 
 
 def _first_separator(src: TableSource, column: str, where: dict[str, list[str]]) -> str:
@@ -326,14 +346,16 @@ def _binary_block(columns: list[pa.Array], n: int) -> np.ndarray | None:
 
 def list_batches(src: TableSource, layout: Layout, spec: InputSpec, *, split: bool,
                  classes: list[str] | None) -> Iterator[LabelBatch]:
-    excluded = set(spec.exclude_columns)
     column, separator, where = layout.column, layout.separator, layout.where_map
-    types = {column: pa.string()}
-    types.update({c: pa.string() for c in where})
-    known: list[str] = list(classes or [])
-    code_of: dict[str, int] = {name: i for i, name in enumerate(known)}
+    # A native list column is read as it is; a text one as strings to split.
+    types = {} if layout.native else {column: pa.string()}
+    types.update({c: pa.string() for c in where if c != column})
+    known, code_of, named, dropped = class_codes(spec, classes)
+    excluded = set(spec.exclude_columns) | dropped
+    fixed = classes is not None or named is not None
     line = src.first_data_line
-    checked = False
+    # Ids named by a classes file are numbers on purpose, and a native list is a list whatever it holds.
+    checked = named is not None or layout.native
     for batch, done in src.batches([column] + [c for c in where if c != column], types):
         rows = np.arange(line, line + batch.num_rows)
         line += batch.num_rows
@@ -345,7 +367,10 @@ def list_batches(src: TableSource, layout: Layout, spec: InputSpec, *, split: bo
         n = len(text)
         if split and not checked:
             checked = _reject_numeric_list(src, column, text, rows)
-        if split:
+        if layout.native:
+            parents = numbers(pc.list_parent_indices(text))
+            labels = pc.utf8_trim_whitespace(pc.list_flatten(text).cast(pa.string()))
+        elif split:
             # A blank cell splits into a null list, which flattening drops: no fill_null needed.
             lists = pc.split_pattern(text, separator)
             parents = numbers(pc.list_parent_indices(lists))
@@ -361,10 +386,10 @@ def list_batches(src: TableSource, layout: Layout, spec: InputSpec, *, split: bo
         encoded = pc.dictionary_encode(labels)
         names = encoded.dictionary.to_pylist()
         new = [s for s in names if s not in code_of]
-        if new and classes is not None:
+        if new and fixed:
             first = new[0]
             row = int(rows[parents[np.flatnonzero(np.asarray(labels.to_pylist(), dtype=object) == first)[0]]])
-            raise InputError(f"{src.path}: row {row}: label '{first}' is not one of the known classes")
+            raise unknown_label(src.path, row, first, named)
         for name in new:
             code_of[name] = len(known)
             known.append(name)
@@ -434,6 +459,7 @@ def row_ids(src: TableSource, layout: Layout, id_column: str | None = "auto") ->
         id_column = next((n for n in src.names if n not in taken and (not src.header or ID_LIKE.search(n))), None)
     if id_column is None:
         return None, []
+    id_column = column_of(src, id_column)
     require_columns(src, [id_column], "--id-column")
     wanted = list(dict.fromkeys([id_column, *where]))
     ids: list[str] = []

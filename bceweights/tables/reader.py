@@ -9,7 +9,19 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..errors import InputError, reader_boundary
-from ..readers.base import Finished, LabelBatch, Partition, Plan, PlanHints, Progress, Reader, SameClasses, closing
+from ..readers.base import (
+    TARGET_BUDGET,
+    Finished,
+    LabelBatch,
+    Partition,
+    Plan,
+    PlanHints,
+    Progress,
+    Reader,
+    SameClasses,
+    TargetSample,
+    closing,
+)
 from ..spec import POLICY_OPTIONS, InputSpec
 
 if TYPE_CHECKING:
@@ -20,7 +32,8 @@ if TYPE_CHECKING:
 # registry lists this reader without it.
 
 TABLE_OPTIONS = frozenset({"columns", "exclude_columns", "list_column", "separator", "class_column",
-                           "no_header", "delimiter", "classes_file", "where"}) | POLICY_OPTIONS
+                           "no_header", "delimiter", "classes_file", "where", "id_column", "confidence_column",
+                           "negatives", "quote", "class_names"}) | POLICY_OPTIONS
 
 
 @dataclass(frozen=True)
@@ -59,14 +72,17 @@ class TableReader(Reader):
         """One partition per file, settled from its head; with ``hints.split``, a file larger than
         ``hints.block`` becomes byte ranges (CSV, uncompressed) or runs of row groups (Parquet), each
         worker finding its own line boundaries."""
-        from .layout import layout_kind, settle
+        from .layout import layout_kind
+        from .names import dataset_spec
         from .source import byte_blocks, row_group_runs
 
         layout_kind(spec)  # two layouts at once fail before any file is opened
         partitions: list[Partition] = []
-        for path in files:
+        for number, path in enumerate(files):
             src = self.open(path, spec)
-            context = FileContext(src, settle(src, spec))
+            if number == 0:
+                spec = dataset_spec(src, spec)  # a Hugging Face dataset's label column and names
+            context = FileContext(src, self.settle(src, spec))
             split = None
             if hints.split and src.size > hints.block:
                 split = row_group_runs(src, hints.block) if src.parquet else byte_blocks(src, hints.block)
@@ -92,6 +108,10 @@ class TableReader(Reader):
         path = partition.paths[0]
 
         def tally(src: TableSource) -> Counts:
+            if context.layout.kind == "long":
+                from .long import count_source
+
+                return count_source(src, context.layout, spec, progress)
             counts = Counts([])
             if spec.cooccurrence:
                 counts.track_cooccurrence()
@@ -121,14 +141,36 @@ class TableReader(Reader):
         return counts
 
     def finish(self, partial, spec: InputSpec) -> Finished:
-        """Classes met in label lists (or one class per row) are sorted by name, whichever file or
-        block met them first."""
+        """Classes met in label lists (or one class per row) are sorted by name (numerically when all
+        are integers), whichever file or block met them first; ids named by a classes file keep its
+        order (see :mod:`bceweights.tables.names`). The long layout's partial becomes counts here."""
         from .layout import layout_kind
+        from .names import class_order, named_classes, names_note
 
+        kind = layout_kind(spec)
+        if kind == "long":
+            from .long import finish_counts
+
+            return Finished(finish_counts(partial, spec), spec)
         counts = partial.counts if isinstance(partial, SameClasses) else partial
-        if layout_kind(spec) != "wide":
-            counts = counts.reorder(sorted(counts.classes))
+        if kind != "wide":
+            order = class_order(counts.classes, spec)
+            counts.extend_classes(order)  # a named class no row held (every row dropped by --where)
+            counts = counts.reorder(order)
+            named = named_classes(spec)
+            if named is not None:
+                counts.notes.append(names_note(named, "--list-column" if kind == "list" else "--class-column"))
         return Finished(counts, spec)
+
+    def settle(self, src: TableSource, spec: InputSpec) -> Layout:
+        """How ``src`` is read as labels (see :mod:`bceweights.tables.layout`), settled once per file."""
+        from .layout import layout_kind, settle
+
+        if layout_kind(spec) == "long":
+            from .long import settle as settle_long
+
+            return settle_long(src, spec)
+        return settle(src, spec)
 
     def _source(self, partition: Partition, rows_before: int | None = None) -> TableSource:
         from .source import CsvBlock, ParquetSlice
@@ -142,7 +184,7 @@ class TableReader(Reader):
                                 stop=block.stop, rows_before=block.extra)
         return CsvBlock(src.path, False, list(src.names), src.delimiter, False, None, src.size,
                         start=block.start, stop=block.stop, data_start=block.extra, rows_before=rows_before,
-                        file_header=src.header)
+                        file_header=src.header, quote=src.quote)
 
     def _batches(self, src: TableSource, layout: Layout, spec: InputSpec,
                  classes: list[str] | None = None) -> Iterator[LabelBatch]:
@@ -154,10 +196,15 @@ class TableReader(Reader):
 
     def rows(self, path: Path, spec: InputSpec, *, classes: Sequence[str] | None = None,
              id_column: str | None = None) -> Iterator[LabelBatch]:
-        from .layout import row_ids, settle
+        from .layout import row_ids
 
         src = self.open(path, spec)
-        layout = settle(src, spec)
+        layout = self.settle(src, spec)
+        if layout.kind == "long":
+            from .long import long_rows
+
+            yield from long_rows(src, layout, spec, classes=classes)
+            return
         ids: list[str] | None = None
         id_name = None
         if id_column is not None:
@@ -170,3 +217,13 @@ class TableReader(Reader):
                 batch.ids, batch.id_name = ids[taken:taken + len(batch.rows)], id_name
             taken += len(batch.rows)
             yield batch
+
+    def sample_targets(self, files: Sequence[Path], spec: InputSpec, *, limit: int,
+                       budget: int = TARGET_BUDGET) -> TargetSample:
+        from .layout import layout_kind
+
+        if layout_kind(spec) == "long":
+            from .long import sample_targets
+
+            return sample_targets(self, files, spec, limit=limit, budget=budget)
+        return super().sample_targets(files, spec, limit=limit, budget=budget)

@@ -39,6 +39,8 @@ class TableSource:
     header: bool = True
     compression: str | None = None
     size: int = 0
+    #: The quote character of delimited text; False: quotes are plain text (``--quote none``).
+    quote: str | bool = '"'
     #: A whole file with a header and no row is a mistake; a part of one (a Dask block) may be empty.
     empty_is_error = True
 
@@ -64,7 +66,9 @@ class TableSource:
             compression = _compression(path)
             head = _head_text(path, compression)
             delimiter = spec.delimiter or guess_delimiter(path, head)
-            first = next(csv.reader(io.StringIO(head.split("\n", 1)[0]), delimiter=delimiter), [])
+            quote = quote_char(spec)
+            first = next(csv.reader(io.StringIO(head.split("\n", 1)[0]), delimiter=delimiter,
+                                    **csv_quoting(quote)), [])
             if spec.delimiter is None and delimiter == " ":
                 first = [f for f in first if f != ""]
             if not first:
@@ -73,7 +77,7 @@ class TableSource:
                 names = [f"column_{i + 1}" for i in range(len(first))]
             else:
                 names = [n.strip() for n in first]
-            src = cls(path, False, names, delimiter, not spec.no_header, compression, size)
+            src = cls(path, False, names, delimiter, not spec.no_header, compression, size, quote)
         dupes = sorted({n for n in src.names if src.names.count(n) > 1})
         if dupes:
             raise InputError(
@@ -109,7 +113,7 @@ class TableSource:
         # Arrow's streaming reader parses on one core; ``read_csv`` on a chunk of whole lines parses
         # its blocks on all cores, and a chunk is all that is held (see benchmarks/RESULTS.md).
         chunk_size = block_size or BLOCK_SIZE
-        parse = pacsv.ParseOptions(delimiter=self.delimiter, newlines_in_values=False)
+        parse = pacsv.ParseOptions(delimiter=self.delimiter, quote_char=self.quote, newlines_in_values=False)
         # float64 label columns are parsed as int8 first: lossless for 0/1/-1/blank, a quarter of the
         # bytes, and Arrow's parse then proves the values are integers. A chunk that is not (soft
         # labels, "1.0") is parsed again as asked, and so is the rest of the file.
@@ -245,6 +249,24 @@ def _parse_chunk(text: bytes, read: pacsv.ReadOptions, parse: pacsv.ParseOptions
             raise
         whole = pacsv.ReadOptions(block_size=len(text) + 1, column_names=read.column_names)
         return pacsv.read_csv(pa.py_buffer(text), read_options=whole, parse_options=parse, convert_options=convert)
+
+
+def quote_char(spec: InputSpec) -> str | bool:
+    """``--quote``: one character, or ``none`` (False: quotes are plain text); default ``"``."""
+    if spec.quote is None:
+        return '"'
+    if spec.quote.lower() == "none":
+        return False
+    if len(spec.quote) != 1:
+        from ..errors import UsageError
+
+        raise UsageError(f"--quote {spec.quote!r}: give one character, or none")
+    return spec.quote
+
+
+def csv_quoting(quote: str | bool) -> dict:
+    """The ``csv.reader`` arguments for a quote character (False: no quoting)."""
+    return {"quoting": csv.QUOTE_NONE} if quote is False else {"quotechar": quote}
 
 
 def _is_parquet(path: Path) -> bool:
@@ -394,7 +416,7 @@ def _find_value_line(src: TableSource, index: int, value: str) -> int | None:
     """The line of the first row whose field ``index`` is ``value`` (only called on error)."""
     try:
         with _text_lines(src) as fh:
-            rows = csv.reader(fh, delimiter=src.delimiter or ",")
+            rows = csv.reader(fh, delimiter=src.delimiter or ",", **csv_quoting(src.quote))
             for number, row in enumerate(rows, start=1):
                 if number >= src.first_data_line and index < len(row) and row[index].strip() == value:
                     return number
@@ -419,7 +441,8 @@ def _find_ragged_line(src: TableSource) -> int | None:
     try:
         with _text_lines(src) as fh:
             expected = len(src.names)
-            for number, row in enumerate(csv.reader(fh, delimiter=src.delimiter or ","), start=1):
+            for number, row in enumerate(csv.reader(fh, delimiter=src.delimiter or ",", **csv_quoting(src.quote)),
+                                         start=1):
                 if row and len(row) != expected:
                     return number
     except (OSError, EOFError, csv.Error):
