@@ -612,7 +612,7 @@ def check_balance(payload: dict[str, Any], counts: Counts, device: str) -> Check
         lo, hi = np.nanmin(b_plain[measured]), np.nanmax(b_plain[measured])
         parts.append(f"best constant logit unweighted log(P/N) in [{_fmt(lo)}, {_fmt(hi)}]")
     if promised.any():
-        parts.append(f"with pos_weight 0 (max |b| {np.abs(b_weighted[promised]).max():.1e}, "
+        parts.append(f"with pos_weight it is 0 (max |b| {np.abs(b_weighted[promised]).max():.1e}, "
                      f"{int(promised.sum())} classes)")
     if adjusted:
         moved = np.abs(b_weighted[by_design & measured])
