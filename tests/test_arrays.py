@@ -164,7 +164,79 @@ def test_pt_with_objects_is_refused(tmp_path, cli):
     torch.save({"labels": torch.zeros(2, 2), "obj": Custom()}, tmp_path / "o.pt")
     result = cli("compute", tmp_path / "o.pt", "-o", tmp_path / "w.pt")
     assert result.exit_code == 1
-    assert "weights_only" in result.stderr and "Traceback" not in result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in result.stderr, result.stderr
+    assert lines[0].startswith(f"Error: {tmp_path / 'o.pt'}: holds Python objects that torch.load(weights_only=True) "
+                               "refuses to unpickle (Unsupported global: GLOBAL test_arrays.Custom")
+    assert len(lines[0]) < 400  # torch's own message is a paragraph
+
+
+@pytest.mark.parametrize("what", [{"labels": [1, 0]}, "tensor"])
+def test_a_plain_pickle_is_one_line_without_a_warning(tmp_path, cli, what):
+    import pickle
+
+    with open(tmp_path / "p.pt", "wb") as fh:
+        pickle.dump(torch.zeros(3, 2) if what == "tensor" else what, fh, protocol=4)
+    result = cli("compute", tmp_path / "p.pt", "-o", tmp_path / "w.pt")
+    assert result.exit_code == 1
+    assert result.stderr.strip().splitlines() == [
+        f"Error: {tmp_path / 'p.pt'}: a plain pickle (pickle.dump), not a file written by torch.save; bceweights "
+        "never unpickles Python objects (hint: save the labels with torch.save(tensor, path) or np.save)"]
+
+
+def test_a_legacy_torch_file_is_read(tmp_path):
+    y = multi_hot(30, 3, dtype=np.float32)
+    torch.save(torch.from_numpy(y), tmp_path / "old.pt", _use_new_zipfile_serialization=False)
+    assert arrays.PtReader().sniff((tmp_path / "old.pt").read_bytes()[:64], tmp_path / "old.pt") == 1.0
+    assert_counts(api.count(tmp_path / "old.pt"), y)
+
+
+# ------------------------------------------------------------------- layouts that would be misread
+
+
+def _save_as(tmp_path, fmt: str, data: np.ndarray) -> Path:
+    path = tmp_path / f"y.{fmt}"
+    if fmt == "npy":
+        np.save(path, data)
+    elif fmt == "npz":
+        np.savez(path, labels=data)
+    else:
+        torch.save(torch.from_numpy(data), path)
+    return path
+
+
+@pytest.mark.parametrize("fmt", ["npy", "npz", "pt"])
+def test_a_transposed_array_with_many_columns_asks_for_the_class_axis(tmp_path, cli, fmt):
+    # ChestX-ray14's labels saved as [14, 78468] were read as 78,468 classes of 14 samples (139 s).
+    y = multi_hot(1500, 3)
+    path = _save_as(tmp_path, fmt, np.ascontiguousarray(y.T))
+    with pytest.raises(InputError) as info:
+        api.count(path)
+    assert info.value.message == (f"{path}: an array [3, 1500] would be 1,500 classes of 3 samples; multi-hot "
+                                  "arrays are [N, C] (samples x classes)")
+    assert "--class-axis 0" in info.value.hint and "--class-axis 1" in info.value.hint
+    assert_counts(api.count(path, class_axis=0), y)
+    assert api.count(path, class_axis=1, cooccurrence=False).num_classes == 1500
+    result = cli("compute", path, "-o", tmp_path / "w.pt")
+    assert result.exit_code == 1 and len(result.stderr.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("shape", [(1500, 3), (200, 1025), (10, 80)])
+def test_arrays_that_are_plainly_n_by_c_are_read_so(tmp_path, shape):
+    y = (RNG.random(shape) < 0.3).astype(np.uint8)
+    np.save(tmp_path / "y.npy", y)
+    assert_counts(api.count(tmp_path / "y.npy", cooccurrence=False), y)
+
+
+@pytest.mark.parametrize("fmt", ["npy", "npz", "pt"])
+@pytest.mark.parametrize("shape, axis", [((5, 0), None), ((0, 5), 0), ((4, 3, 0), -1)])
+def test_an_array_with_no_class_is_an_error(tmp_path, cli, fmt, shape, axis):
+    path = _save_as(tmp_path, fmt, np.zeros(shape, dtype=np.uint8))
+    args = [] if axis is None else ["--class-axis", str(axis)]
+    result = cli("compute", path, *args, "-o", tmp_path / "w.pt")
+    assert result.exit_code == 1
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"Error: {path}: holds no class (an array {list(shape)}"), lines
 
 
 def test_cli_array_weights_are_flat(tmp_path, cli):

@@ -3,7 +3,11 @@
 Layout: a 2-D array is ``[N, C]``, N samples × C classes. ``--class-axis`` names the class axis of any
 other layout: ``--class-axis 0`` for ``[C, N]``; for an N-D array every other axis is a sample axis
 (``[N, H, W, C]`` with ``--class-axis 3`` counts N·H·W samples). A 1-D array is one class. An array of
-3 or more axes needs ``--class-axis``: it may as well be a stack of masks (``--mask-mode``).
+3 or more axes needs ``--class-axis``: it may as well be a stack of masks (``--mask-mode``). A 2-D
+array that would be more than :data:`MANY_CLASSES` classes, over 8 times more classes than samples
+(``[14, 78468]``: ChestX-ray14's labels saved as ``[C, N]``), needs ``--class-axis`` too: read as
+``[N, C]`` it would be 78,468 classes of 14 samples. An array with no class (a class axis of length 0)
+is an error.
 
 Values go through the value policy (:mod:`bceweights.policy`): 0/1, soft values in [0, 1], -1
 (uncertain), NaN (missing); anything else is an error naming the sample.
@@ -50,6 +54,9 @@ from .base import (
 )
 
 CHUNK_ELEMENTS = 1 << 22
+#: A 2-D array with more classes than this, and over 8x more classes than samples, is taken for a
+#: transposed ``[C, N]`` and needs ``--class-axis`` (0 for ``[C, N]``, 1 to count that many classes).
+MANY_CLASSES = 1024
 #: Below twice this many rows a batch is counted in one piece (a thread hand-off costs ~50 µs).
 SPLIT_ROWS = 8192
 #: At most this many whole files in one Dask partition.
@@ -236,14 +243,21 @@ class PtReader(_ArrayFileReader):
         name = _first_zip_member(head)
         if name is not None:
             return 1.0 if name.endswith(b"/data.pkl") else 0.0  # torch.save's zip: <archive>/data.pkl first
-        return 1.0 if head.startswith(_LEGACY_TORCH_MAGIC) else 0.0
+        return 1.0 if _legacy_torch(head) else 0.0
 
     def open(self, path: Path, spec: InputSpec) -> _Source:
         return _open_pt(path, spec)
 
 
-#: A pickle (protocol 2) of torch's legacy serialization magic number, how pre-1.6 files begin.
-_LEGACY_TORCH_MAGIC = b"\x80\x02\x8a\x0al\xfc\x9cF\xf9 j\xa8P\x19"
+#: torch's legacy serialization magic number as a pickled int (opcode LONG1), how files written by
+#: torch before 1.6 (or with ``_use_new_zipfile_serialization=False``) begin, after the protocol (and,
+#: from protocol 4, a frame) opcode: ``\x80\x02`` + this for the default protocol 2.
+_LEGACY_TORCH_LONG = b"\x8a\x0al\xfc\x9cF\xf9 j\xa8P\x19"
+
+
+def _legacy_torch(head: bytes) -> bool:
+    """Whether ``head`` starts a legacy torch.save file (a pickle whose first object is the magic number)."""
+    return head[:1] == b"\x80" and _LEGACY_TORCH_LONG in head[2:2 + 9 + len(_LEGACY_TORCH_LONG)]
 
 
 def _first_zip_member(head: bytes) -> bytes | None:
@@ -395,6 +409,9 @@ class _Source:
         self.shape = tuple(int(s) for s in shape)
         self.axis = _class_axis(path, self.shape, spec.class_axis)
         self.num_classes = 1 if len(self.shape) == 1 else self.shape[self.axis]
+        if self.num_classes == 0:
+            raise InputError(f"{path}: holds no class (an array {list(self.shape)} whose class axis "
+                             f"{self.axis} has length 0)", hint="check --class-axis, or the array that was saved")
         self.samples = int(np.prod(self.shape)) // max(self.num_classes, 1)
         self.names = names
         #: Rows (after flattening the non-class axes) before this source's first one.
@@ -412,6 +429,14 @@ def _class_axis(path: Path, shape: tuple[int, ...], class_axis: int | None) -> i
         if not -ndim <= class_axis < ndim:
             raise OptionsError(f"--class-axis {class_axis}: {path} has {ndim} axes {list(shape)}")
         return class_axis % ndim
+    if ndim == 2 and shape[1] > MANY_CLASSES and shape[1] > 8 * shape[0]:
+        # Counting it as [N, C] would take minutes and hold a weight per sample: ask which it is.
+        raise InputError(
+            f"{path}: an array {list(shape)} would be {shape[1]:,} classes of {shape[0]:,} samples; "
+            "multi-hot arrays are [N, C] (samples x classes)",
+            hint=f"if it is [C, N] ({shape[0]:,} classes) pass --class-axis 0; to count {shape[1]:,} classes "
+            "pass --class-axis 1",
+        )
     if ndim <= 2:
         return ndim - 1
     raise InputError(
@@ -567,23 +592,45 @@ def _open_npz(path: Path, spec: InputSpec) -> _Source:
     return _ArraySource(path, array, spec, names)
 
 
+def _unpickler_reason(exc: BaseException) -> str:
+    """The line of torch's long weights-only error that says what it refused."""
+    import re
+
+    match = re.search(r"WeightsUnpickler error:\s*([^\n]+)", str(exc))
+    reason = match.group(1).strip() if match else describe(exc)
+    if reason.startswith("Unsupported operand"):  # the pickle protocol's opcodes, not an object
+        reason += ": a pickle protocol torch's safe loader cannot read; save again with torch.save"
+
+    return reason if len(reason) <= 160 else reason[:157] + "..."
+
+
 def _open_pt(path: Path, spec: InputSpec) -> _Source:
     torch = require("torch", feature=".pt arrays")
     import pickle
+    import warnings
 
     with reader_boundary(path, "the .pt file"), open(path, "rb") as fh:
-        magic = fh.read(2)
-    if magic != b"PK" and magic[:1] != b"\x80":
+        head = fh.read(32)
+    if head[:2] != b"PK" and head[:1] != b"\x80":
         raise InputError(f"{path}: cannot read the .pt file (neither a zip archive nor a pickle, which "
                          "torch.save writes)", hint="is it a label file of another format? pass --format")
+    if head[:1] == b"\x80" and not _legacy_torch(head):
+        # torch.load would unpickle it as far as weights_only allows and fail on an opcode or a class.
+        raise InputError(f"{path}: a plain pickle (pickle.dump), not a file written by torch.save; bceweights "
+                         "never unpickles Python objects", hint="save the labels with torch.save(tensor, path) "
+                         "or np.save")
     try:
-        try:
-            obj = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
-        except RuntimeError:
-            # Files in the legacy (non-zip) format cannot be memory-mapped.
-            obj = torch.load(path, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():
+            # torch warns on stderr about pickle protocols and storages: the error below says it all.
+            warnings.simplefilter("ignore")
+            try:
+                obj = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+            except RuntimeError:
+                # Files in the legacy (non-zip) format cannot be memory-mapped.
+                obj = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
-        raise InputError(f"{path}: holds objects that torch.load(weights_only=True) refuses ({exc})",
+        raise InputError(f"{path}: holds Python objects that torch.load(weights_only=True) refuses to "
+                         f"unpickle ({_unpickler_reason(exc)})",
                          hint="save plain tensors (torch.save(labels_tensor, path))") from None
     except MemoryError:
         raise
