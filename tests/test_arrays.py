@@ -323,6 +323,59 @@ def test_arff_without_labels_is_a_clear_error(tmp_path, cli):
         api.count(tmp_path / "r.arff", label_attributes=("la",))
 
 
+@pytest.mark.parametrize("row, message", [
+    ("{0 1,7 1}", "line 8: sparse index 7 is outside the 5 attributes (0-4)"),
+    ("{0 1,5 1}", "line 8: sparse index 5 is outside the 5 attributes (0-4)"),
+    ("{-1 1}", "line 8: sparse index -1 is outside the 5 attributes (0-4)"),
+    ("{3 1,3 0}", "line 8: sparse index 3 is given twice"),
+    ("{3}", "line 8: sparse entry '3' has no value"),
+    ("{0 1,3 1", "line 8: a sparse row without its closing '}'"),
+])
+def test_arff_sparse_rows_that_do_not_fit_the_header_are_refused(tmp_path, cli, row, message):
+    # Index 7 of a 5-attribute file used to be skipped: a shifted row's labels were counted.
+    path = tmp_path / "s.arff"
+    path.write_text(SPARSE.replace("{0 1,3 1}", row))
+    with pytest.raises(InputError) as info:
+        api.count(path)
+    assert info.value.message == f"{path}: {message}"
+    result = cli("compute", path, "-o", tmp_path / "w.pt")
+    assert result.exit_code == 1 and len(result.stderr.strip().splitlines()) == 1
+
+
+def test_arff_an_empty_field_is_not_a_missing_label(tmp_path):
+    path = tmp_path / "t.arff"
+    path.write_text(DENSE.replace("2.5,?,4,0,0", "2.5,,4,0,0"))
+    with pytest.raises(InputError, match=r"line 12: label 'label b' is empty \(ARFF writes a missing value as \?\)"):
+        api.count(path, label_attributes=("label b",))
+
+
+@pytest.mark.parametrize("c, message", [
+    ("30", "the MEKA header's -C 30 names 30 label attributes, but the file declares 5 attributes"),
+    ("-6", "the MEKA header's -C -6 names 6 label attributes, but the file declares 5 attributes"),
+    ("0", "the MEKA header's -C 0 names no label attribute"),
+])
+def test_arff_meka_label_count_beyond_the_attributes_is_refused(tmp_path, cli, c, message):
+    # -C 30 on a 5-attribute file used to count the features as labels.
+    path = tmp_path / "m.arff"
+    path.write_text(SPARSE.replace("-C -2", f"-C {c}"))
+    with pytest.raises(InputError) as info:
+        api.count(path)
+    assert info.value.message == f"{path}: {message}"
+    result = cli("compute", path, "-o", tmp_path / "w.pt")
+    assert result.exit_code == 1 and len(result.stderr.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("c, classes", [("5", ["w0", "w1", "w2", "y1", "y2"]), ("-5", ["w0", "w1", "w2", "y1", "y2"]),
+                                        ("1", ["w0"])])
+def test_arff_meka_label_counts_within_the_attributes_are_read(tmp_path, c, classes):
+    path = tmp_path / "m.arff"
+    path.write_text(SPARSE.replace("-C -2", f"-C {c}").replace("{1 2}", "{1 1}"))
+    counts = api.count(path)
+    assert counts.classes == classes
+    full = [[1, 0, 0, 1, 0], [0, 1, 0, 0, 0], [0, 0, 1, 1, 1], [0, 0, 0, 0, 0]]
+    assert_counts(counts, [row[:len(classes)] for row in full])
+
+
 # --------------------------------------------------------------------------------------- real data
 
 
