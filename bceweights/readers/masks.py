@@ -182,7 +182,12 @@ def scan_files(paths: Sequence[Path], spec: InputSpec) -> MaskScan:
     for path in paths:
         try:
             fmt = maskfiles.mask_format(path, spec.format)
-            found = maskfiles.file_histogram(path, fmt) if rules.mode != "channels" else None
+            found = None
+            if rules.mode != "channels":
+                try:
+                    found = maskfiles.file_histogram(path, fmt, rules.ids, binary=rules.mode == "binary")
+                except MaskValueError as exc:
+                    raise value_error(path, exc) from None
             if found is not None and len(found.hist) == 256 and len(found.shape) == 2:
                 pending.append((path, found))
                 continue
