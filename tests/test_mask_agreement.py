@@ -383,6 +383,38 @@ def test_a_classes_file_naming_a_class_twice_names_the_classes_file(tmp_path):
         api.count(tmp_path / "m", classes_file=names, workers=1)
 
 
+@pytest.mark.parametrize("targets", [
+    [np.array([5]), np.array([3, 1_000_000])],  # scalar class ids: would be 1,000,001 classes
+    [np.zeros((4, 4), np.int32), np.full((4, 4), 1_000_000, np.int32)],  # a mask of them
+])
+def test_count_dataset_refuses_a_stray_class_id_before_making_its_classes(targets):
+    tracemalloc.start()
+    try:
+        with pytest.raises(InputError, match=r"sample 1: mask value 1000000 is too large for a class id"):
+            count_dataset(Targets(targets), mode="index", progress=False)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 64 * 2**20, f"peak {peak / 2**20:.0f} MiB"  # 1M classes held ~340 MB
+    wide = count_dataset(Targets([np.array([3]), np.array([maskmath.MAX_INDEX_CLASSES - 1])]), mode="index",
+                         progress=False)
+    assert wide.num_classes == maskmath.MAX_INDEX_CLASSES
+
+
+def test_index_masks_refuse_a_stray_id_naming_the_file(tmp_path):
+    masks = [np.zeros((5, 6), np.uint16) for _ in range(3)]
+    masks[0][0, :3] = 1
+    masks[2][1, 1] = 65535  # a void value nobody declared: 65,536 classes
+    for i, m in enumerate(masks):
+        np.save(tmp_path / f"m{i}.npy", m)
+    for workers in (1, 2):
+        with pytest.raises(InputError, match=r"m2\.npy: value 65535 would make 65,536 classes"):
+            api.count(tmp_path, mask_mode="index", workers=workers)
+    assert api.count(tmp_path, mask_mode="index", ignore_index=(65535,), workers=1).num_classes == 2
+    declared = api.count(tmp_path, mask_mode="index", num_classes=65536, workers=1)
+    assert declared.pos[65535] == 1 and declared.pos[1] == 3
+
+
 def test_count_dataset_refuses_a_huge_class_id_before_allocating():
     mask = np.zeros((4, 4), np.int64)
     mask[1, 2] = 2**40

@@ -250,6 +250,11 @@ def value_error(path: Path, exc: MaskValueError) -> InputError:
     if exc.reason == "above":
         return InputError(f"{path}: value {v} is not a class id below --num-classes {exc.limit}",
                           hint=f"pass --ignore-index {v} if it marks void pixels")
+    if exc.reason == "many":
+        return InputError(f"{path}: value {v} would make {v + 1:,} classes (--mask-mode index without "
+                          f"--num-classes reads ids below {exc.limit:,})",
+                          hint=f"pass --ignore-index {v} if it marks void pixels, --num-classes if there are "
+                          "that many classes, or --mask-mode binary for instance masks")
     if isinstance(v, float):
         return InputError(f"{path}: channel {exc.channel} holds {v:g}; channel masks hold values in [0, 1]")
     return InputError(f"{path}: channel {exc.channel} holds the value {v}; channel masks hold 0/1",
