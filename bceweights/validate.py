@@ -523,6 +523,8 @@ def optimal_constant_logit(pos, neg, pos_weight=None, *, device: str = "cpu", st
     torch = _torch()
     pos = np.asarray(pos, dtype=np.float64)
     neg = np.asarray(neg, dtype=np.float64)
+    if not pos.size:
+        return np.zeros(0)
     p = np.ones_like(pos) if pos_weight is None else np.asarray(pos_weight, dtype=np.float64).reshape(-1)
     a = p * pos
     ok = (a > 0) & (neg > 0) & np.isfinite(a)

@@ -505,6 +505,9 @@ def test_voc_folder_with_no_options_passes_its_checks(shared_data, tmp_path, cli
     result = cli("compute", folder, "-o", tmp_path / "w.pt")
     assert result.exit_code == 0, result.stderr
     assert result.stdout.count("PASS  ") == 4
+    checked = cli("validate", tmp_path / "w.pt", folder)  # counted again: the same auto decision
+    assert checked.exit_code == 0, checked.stderr
+    assert checked.stdout.count("PASS  ") == 4
 
 
 # ------------------------------------------- NIfTI counted while it inflates = the array's histogram

@@ -588,3 +588,7 @@ def test_a_weights_file_written_by_compute_passes_the_loading_checks(tmp_path):
     result.save(tmp_path / "w.pt")
     assert problem(result.payload()) is None
     assert io.load(tmp_path / "w.pt")["classes"] == ["A", "B", "C", "D"]
+
+
+def test_optimal_constant_logit_of_no_class_is_empty():
+    assert optimal_constant_logit([], []).shape == (0,)
