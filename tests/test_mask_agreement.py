@@ -564,3 +564,26 @@ def test_a_nifti_streamed_histogram_equals_the_histogram_of_its_array(tmp_path_f
     np.testing.assert_array_equal(np.pad(got[0], (0, width - len(got[0]))), np.pad(want[0], (0, width - len(want[0]))))
     assert len(got[0]) == len(want[0])
     assert got[1] == want[1]
+
+
+def test_the_checks_never_one_hot_a_whole_volume(tmp_path):
+    # 192 x 192 x 128 voxels of 4 classes: the one-hot would be 72 MiB of float32; the raw volume 4.5 MiB
+    # (its histogram takes int64 slices of 4M voxels, 32 MiB).
+    vol = np.zeros((192, 192, 128), np.uint8)
+    vol[40:120, 40:120, 20:70] = 1
+    vol[70:90, 70:90, 40:50] = 2
+    vol[100:110, 60:70, 60:64] = 3
+    path = write_nifti(tmp_path / "v.nii.gz", vol)
+    spec = readers.get("nifti").finish(readers.get("nifti").count(
+        Partition("nifti", (str(path),)), InputSpec(workers=1)), InputSpec(workers=1)).spec
+    tracemalloc.start()
+    try:
+        sample = readers.get("nifti").sample_targets([path], spec, limit=1)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert sample.values.size <= TARGET_BUDGET and sample.values.shape[:2] == (1, 4)
+    assert peak < 48 * 2**20, f"peak {peak / 2**20:.0f} MiB"
+    d, h, w = sample.values.shape[2:]
+    cut = maskmath.centre(vol.shape, (d, h, w))
+    np.testing.assert_array_equal(sample.values[0], _one_hot_reference(vol[cut], 4, ()))
