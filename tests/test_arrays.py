@@ -184,6 +184,37 @@ def test_a_plain_pickle_is_one_line_without_a_warning(tmp_path, cli, what):
         "never unpickles Python objects (hint: save the labels with torch.save(tensor, path) or np.save)"]
 
 
+@pytest.mark.parametrize("kind, message", [
+    ("sparse", "holds a sparse_coo tensor; labels are read from dense tensors"),
+    ("csr", "holds a sparse_csr tensor; labels are read from dense tensors"),
+    ("nested", "holds a nested tensor; labels are read from dense tensors"),
+    ("meta", "holds a meta tensor (a shape without values), not labels"),
+    ("complex", "holds torch.complex64 values, not labels"),
+])
+def test_a_pt_tensor_that_is_not_dense_labels_is_one_line(tmp_path, cli, kind, message):
+    import warnings
+
+    y = torch.from_numpy(multi_hot(6, 2, dtype=np.float32))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # nested tensors are a prototype
+        tensor = {"sparse": lambda: y.to_sparse(), "csr": lambda: y.to_sparse_csr(),
+                  "nested": lambda: torch.nested.nested_tensor(list(y)), "meta": lambda: y.to("meta"),
+                  "complex": lambda: y.to(torch.complex64)}[kind]()
+        torch.save(tensor, tmp_path / "t.pt")
+    result = cli("compute", tmp_path / "t.pt", "-o", tmp_path / "w.pt")
+    assert result.exit_code == 1
+    assert result.stderr.strip().splitlines()[0].startswith(f"Error: {tmp_path / 't.pt'}: {message}")
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+
+
+@pytest.mark.parametrize("dtype", [torch.float8_e4m3fn, torch.float8_e5m2, torch.float16, torch.bfloat16,
+                                   torch.bool, torch.uint16, torch.uint64])
+def test_pt_labels_of_every_real_dtype_are_counted(tmp_path, dtype):
+    y = multi_hot(9, 3, dtype=np.float32)
+    torch.save(torch.from_numpy(y).to(dtype), tmp_path / "t.pt")
+    assert_counts(api.count(tmp_path / "t.pt"), y)
+
+
 def test_a_legacy_torch_file_is_read(tmp_path):
     y = multi_hot(30, 3, dtype=np.float32)
     torch.save(torch.from_numpy(y), tmp_path / "old.pt", _use_new_zipfile_serialization=False)

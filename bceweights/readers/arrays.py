@@ -529,6 +529,14 @@ class _NpzStream(_Source):
 
 class _TensorSource(_Source):
     def __init__(self, path: Path, tensor, spec: InputSpec, names: list[str] | None = None):
+        import torch
+
+        if getattr(tensor, "is_nested", False) or tensor.layout != torch.strided:
+            kind = "nested" if getattr(tensor, "is_nested", False) else str(tensor.layout).replace("torch.", "")
+            raise InputError(f"{path}: holds a {kind} tensor; labels are read from dense tensors",
+                             hint="save labels.to_dense()")
+        if tensor.device.type == "meta":
+            raise InputError(f"{path}: holds a meta tensor (a shape without values), not labels")
         super().__init__(path, tuple(tensor.shape), spec, names)
         if tensor.is_complex() or tensor.is_quantized:
             raise InputError(f"{path}: holds {tensor.dtype} values, not labels")
@@ -541,8 +549,8 @@ class _TensorSource(_Source):
         step = _rows_per_block(tuple(view.shape))
         for i in range(0, view.shape[0], step):
             block = view[i:i + step].reshape(-1, c)
-            if block.dtype in (torch.float16, torch.bfloat16):
-                block = block.float()
+            if block.dtype.is_floating_point and block.dtype not in (torch.float32, torch.float64):
+                block = block.float()  # float16, bfloat16, float8: NumPy has no such dtype (or none at all)
             yield block.numpy()
 
 
