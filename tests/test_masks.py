@@ -243,6 +243,19 @@ def test_nifti_values_the_rules_refuse_name_the_file(tmp_path):
         api.count(tmp_path / "s.nii.gz", workers=1)
 
 
+def test_a_damaged_tiff_is_one_line_without_tifffiles_log(tmp_path, cli):
+    # Found by the fuzz test: 'II*' flipped to BigTIFF's 'II+' made tifffile raise IndexError (a
+    # traceback) after logging "invalid offset to first page" on stderr.
+    Image.fromarray(np.array([[2]], np.uint8)).save(tmp_path / "m.tif")
+    data = bytearray((tmp_path / "m.tif").read_bytes())
+    data[2] = ord("+")
+    (tmp_path / "m.tif").write_bytes(bytes(data))
+    result = cli("compute", tmp_path / "m.tif", "--mask-mode", "index", "--workers", "1", "-o", tmp_path / "w.pt")
+    assert result.exit_code == 1
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"Error: {tmp_path / 'm.tif'}: cannot read the TIFF mask ("), lines
+
+
 def test_npy_masks_need_an_explicit_mode(tmp_path, cli):
     arrays = index_masks(3, values=(0, 1, 4))
     for i, m in enumerate(arrays):

@@ -3,7 +3,8 @@ for the commonest mask, an 8-bit PNG, whose histogram Pillow takes where it deco
 
 Values are never mapped: PNG palette ("P") images are read as their indices, never as colours; 8- and
 16-bit PNG and TIFF (compressed too) keep their dtype; a 1-bit PNG is 0/1. Every third-party decode call
-runs inside :func:`bceweights.errors.reader_boundary`, so a broken file is one "cannot read FILE" line.
+runs inside :func:`_decoding` (:func:`bceweights.errors.reader_boundary`, and the built-in exceptions
+the image parsers also fall over with on damaged bytes), so a broken file is one "cannot read FILE" line.
 
 NIfTI is read by :mod:`bceweights.nifti` (no nibabel): counting histograms a volume while it inflates
 (:func:`file_histogram`), a cache-sized slice at a time, so a volume is never held whole and every gzip
@@ -22,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import InputError, reader_boundary, require
+from ..errors import BceWeightsError, InputError, describe, reader_boundary, require
 from ..maskmath import MAX_DENSE_VALUE, MaskValueError
 
 #: The mask formats, as ``--format`` names them (``npy-mask`` reads as ``npy``).
@@ -79,7 +80,7 @@ def _head(path: Path) -> bytes:
 def read_mask(path: Path, fmt: str) -> np.ndarray:
     """Decode one mask file into an array of its raw values (no class mapping, no copy beyond the
     decoder's own): ``[H, W]`` or ``[D, H, W]`` (``[C, ...]`` for channel masks)."""
-    with reader_boundary(path, _WHAT[fmt]):
+    with _decoding(path, _WHAT[fmt]):
         if fmt == "png":
             return _read_png(path)
         if fmt == "tiff":
@@ -90,6 +91,51 @@ def read_mask(path: Path, fmt: str) -> np.ndarray:
     if arr.dtype.kind not in "biuf":
         raise InputError(f"{path}: holds {arr.dtype} values, not a mask")
     return arr
+
+
+#: What tifffile and Pillow raise, besides their own errors and OSError/ValueError, on damaged bytes
+#: (an IFD offset past the end: IndexError; a tag of the wrong type: TypeError, KeyError ...).
+_PARSER_ERRORS = (IndexError, KeyError, TypeError, AttributeError, ZeroDivisionError, OverflowError,
+                  SyntaxError, RuntimeError)
+
+
+def _decoding(path: Path, what: str):
+    """:func:`bceweights.errors.reader_boundary` for an image decoder, which also takes the built-in
+    exceptions of :data:`_PARSER_ERRORS` for a bad file."""
+    import contextlib
+
+    @contextlib.contextmanager
+    def boundary():
+        with reader_boundary(path, what):
+            try:
+                yield
+            except BceWeightsError:
+                raise
+            except _PARSER_ERRORS as exc:
+                raise InputError(f"{path}: cannot read {what} ({type(exc).__name__}: {describe(exc)})",
+                                 hint="check that the file is complete and in the expected format; --debug "
+                                 "shows where it failed") from exc
+
+    return boundary()
+
+
+def _quiet(name: str):
+    """Silence a library's logger while it reads: tifffile logs its complaints about a damaged file on
+    stderr, besides raising; the error that follows says it in one line."""
+    import contextlib
+    import logging
+
+    @contextlib.contextmanager
+    def quiet():
+        logger = logging.getLogger(name)
+        level = logger.level
+        logger.setLevel(logging.CRITICAL + 1)
+        try:
+            yield
+        finally:
+            logger.setLevel(level)
+
+    return quiet()
 
 
 def _pixels(im) -> np.ndarray:
@@ -124,7 +170,7 @@ def _read_tiff(path: Path) -> np.ndarray:
                 raise InputError(f"{path}: a TIFF of {im.n_frames} pages; save one mask per file",
                                  hint="pip install tifffile to read a page stack as one volume")
             return _pixels(im)
-    with tifffile.TiffFile(path) as tif:
+    with _quiet("tifffile"), tifffile.TiffFile(path) as tif:
         page = tif.pages[0]
         if getattr(page, "samplesperpixel", 1) > 1:
             raise InputError(f"{path}: a TIFF with {page.samplesperpixel} samples per pixel (colour), "
@@ -178,7 +224,7 @@ def file_histogram(path: Path, fmt: str, ignore: frozenset[int] = frozenset(), *
     if fmt != "png":
         return None
     Image = require("PIL.Image", feature="PNG masks", extra="images", package="pillow")
-    with reader_boundary(path, _WHAT[fmt]), Image.open(path) as im:
+    with _decoding(path, _WHAT[fmt]), Image.open(path) as im:
         if im.mode not in ("L", "P"):
             return None
         # For "P" these are the counts of palette indices, never of colours.
