@@ -690,6 +690,23 @@ def test_a_damaged_pt_is_one_line(tmp_path, cli, damage, message):
     assert lines[0].startswith(f"Error: {tmp_path / 'bad.pt'}: {message}")
 
 
+@pytest.mark.parametrize("suffix", [".npy", ".npz"])
+def test_an_array_header_cut_inside_its_dict_is_one_line(tmp_path, cli, suffix):
+    # Found by the fuzz test: NumPy's header parser raised tokenize.TokenError (a traceback).
+    header = (b"\x93NUMPY\x01\x00:\x00{'descr': '|u1', 'fortran_order': False, 'shape': (1, 1), }"
+              + b" " * 58 + b"\n\x00")
+    path = tmp_path / f"y{suffix}"
+    if suffix == ".npy":
+        path.write_bytes(header)
+    else:
+        with zipfile.ZipFile(path, "w") as zf:
+            zf.writestr("labels.npy", header)
+    result = cli("compute", path, "-o", tmp_path / "w.pt")
+    assert result.exit_code == 1
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"Error: {path}: cannot read the {suffix} file ("), lines
+
+
 def test_a_pt_dict_with_integer_keys(tmp_path):
     y = multi_hot(20, 2, dtype=np.float32)
     torch.save({0: torch.from_numpy(y), 1: torch.zeros(3)}, tmp_path / "d.pt")

@@ -33,13 +33,14 @@ import math
 import zipfile
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
+from tokenize import TokenError
 from typing import ClassVar
 
 import numpy as np
 
 from ..classnames import read_classes_file
 from ..counts import Counts, merge_same_classes, short_names
-from ..errors import InputError, OptionsError, UsageError, describe, reader_boundary, require
+from ..errors import PARSER_ERRORS, InputError, OptionsError, UsageError, describe, reader_boundary, require
 from ..policy import apply_policy
 from ..spec import POLICY_OPTIONS, InputSpec
 from .base import (
@@ -54,6 +55,9 @@ from .base import (
 )
 
 CHUNK_ELEMENTS = 1 << 22
+#: What NumPy's ``.npy`` header parser and zipfile raise on damaged bytes besides ValueError and OSError
+#: (a cut header dict: SyntaxError, tokenize.TokenError).
+_NUMPY_ERRORS = (*PARSER_ERRORS, TokenError)
 #: A 2-D array with more classes than this, and over 8x more classes than samples, is taken for a
 #: transposed ``[C, N]`` and needs ``--class-axis`` (0 for ``[C, N]``, 1 to count that many classes).
 MANY_CLASSES = 1024
@@ -194,7 +198,7 @@ class NpyReader(_ArrayFileReader):
     def open(self, path: Path, spec: InputSpec) -> _ArraySource:
         if spec.key is not None:
             raise UsageError(f"--key {spec.key}: a .npy file holds one array; --key is for .npz and .pt")
-        with reader_boundary(path, "the .npy file"):
+        with reader_boundary(path, "the .npy file", also=_NUMPY_ERRORS):
             array = np.load(path, mmap_mode="r", allow_pickle=False)
         if not isinstance(array, np.ndarray):  # np.load opens a zip too, as an NpzFile
             array.close()
@@ -373,7 +377,7 @@ def _read_blocks(path: Path, source: _Source) -> Iterator[np.ndarray]:
     """``source.blocks()``, each read inside the decode boundary (a truncated archive, a bad page)."""
     blocks = source.blocks()
     while True:
-        with reader_boundary(path, "the array"):
+        with reader_boundary(path, "the array", also=_NUMPY_ERRORS):
             block = next(blocks, None)
         if block is None:
             return
@@ -578,7 +582,7 @@ def _read_npy_header(fh) -> tuple[tuple[int, ...], bool, np.dtype]:
 
 
 def _open_npz(path: Path, spec: InputSpec) -> _Source:
-    with reader_boundary(path, "the .npz file"):
+    with reader_boundary(path, "the .npz file", also=_NUMPY_ERRORS):
         zf = zipfile.ZipFile(path)
     with zf:
         members = {n[:-4]: n for n in zf.namelist() if n.endswith(".npy")}
@@ -586,16 +590,16 @@ def _open_npz(path: Path, spec: InputSpec) -> _Source:
         names = None
         for name_key in NAME_KEYS:
             if name_key in members and name_key != key:
-                with reader_boundary(path, "the .npz file"), zf.open(members[name_key]) as fh:
+                with reader_boundary(path, "the .npz file", also=_NUMPY_ERRORS), zf.open(members[name_key]) as fh:
                     values = np.lib.format.read_array(fh, allow_pickle=False)
                 if values.dtype.kind in "US":
                     names = [str(v) for v in values.reshape(-1)]
-        with reader_boundary(path, "the .npz file"), zf.open(members[key]) as fh:
+        with reader_boundary(path, "the .npz file", also=_NUMPY_ERRORS), zf.open(members[key]) as fh:
             shape, fortran, dtype = _read_npy_header(fh)
     probe = _Source(path, shape, spec)  # settles the class axis (or fails) before any data is read
     if not fortran and not dtype.hasobject and dtype.kind in "biuf" and probe.axis == len(shape) - 1:
         return _NpzStream(path, members[key], shape, dtype, spec, names)
-    with reader_boundary(path, "the .npz file"), np.load(path, allow_pickle=False) as data:
+    with reader_boundary(path, "the .npz file", also=_NUMPY_ERRORS), np.load(path, allow_pickle=False) as data:
         array = data[key]
     return _ArraySource(path, array, spec, names)
 

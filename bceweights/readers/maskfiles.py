@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import BceWeightsError, InputError, describe, reader_boundary, require
+from ..errors import PARSER_ERRORS, InputError, reader_boundary, require
 from ..maskmath import MAX_DENSE_VALUE, MaskValueError
 
 #: The mask formats, as ``--format`` names them (``npy-mask`` reads as ``npy``).
@@ -93,30 +93,10 @@ def read_mask(path: Path, fmt: str) -> np.ndarray:
     return arr
 
 
-#: What tifffile and Pillow raise, besides their own errors and OSError/ValueError, on damaged bytes
-#: (an IFD offset past the end: IndexError; a tag of the wrong type: TypeError, KeyError ...).
-_PARSER_ERRORS = (IndexError, KeyError, TypeError, AttributeError, ZeroDivisionError, OverflowError,
-                  SyntaxError, RuntimeError)
-
-
 def _decoding(path: Path, what: str):
-    """:func:`bceweights.errors.reader_boundary` for an image decoder, which also takes the built-in
-    exceptions of :data:`_PARSER_ERRORS` for a bad file."""
-    import contextlib
-
-    @contextlib.contextmanager
-    def boundary():
-        with reader_boundary(path, what):
-            try:
-                yield
-            except BceWeightsError:
-                raise
-            except _PARSER_ERRORS as exc:
-                raise InputError(f"{path}: cannot read {what} ({type(exc).__name__}: {describe(exc)})",
-                                 hint="check that the file is complete and in the expected format; --debug "
-                                 "shows where it failed") from exc
-
-    return boundary()
+    """The reader boundary for an image decoder: tifffile and Pillow also fall over with built-in
+    exceptions on damaged bytes (an IFD offset past the end: IndexError)."""
+    return reader_boundary(path, what, also=PARSER_ERRORS)
 
 
 def _quiet(name: str):
