@@ -79,7 +79,8 @@ def pos_weight(*, pos, neg) -> np.ndarray:
     pos, neg = _as_array(pos), _as_array(neg)
     out = np.full(pos.shape, ZERO_POSITIVE_POS_WEIGHT)
     present = pos > 0
-    out[present] = neg[present] / pos[present]
+    with np.errstate(over="ignore"):  # inf for extreme ratios: compute_weights bounds it to float32
+        out[present] = neg[present] / pos[present]
     return out
 
 
@@ -97,7 +98,7 @@ def inverse_frequency(*, pos, neg) -> np.ndarray:
     """
     pos, neg = _as_array(pos), _as_array(neg)
     n = pos + neg
-    with np.errstate(divide="ignore", invalid="ignore"):
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         return np.where(pos > 0, n / (len(pos) * pos), np.nan)
 
 
@@ -114,7 +115,7 @@ def inverse_sqrt_frequency(*, pos, neg) -> np.ndarray:
     [2.0, 5.0]
     """
     pos, neg = _as_array(pos), _as_array(neg)
-    with np.errstate(divide="ignore", invalid="ignore"):
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         return np.where(pos > 0, np.sqrt((pos + neg) / pos), np.nan)
 
 
@@ -171,12 +172,13 @@ def median_frequency(*, pos, image_pixels) -> np.ndarray:
     pos, totals = _as_array(pos), _as_array(image_pixels)
     if totals.shape != pos.shape:
         raise OptionsError(f"image_pixels has {totals.size} entries for {pos.size} classes")
-    with np.errstate(divide="ignore", invalid="ignore"):
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         freq = np.where((pos > 0) & (totals > 0), pos / totals, np.nan)
     finite = freq[np.isfinite(freq) & (freq > 0)]
     if not finite.size:
         return np.full(pos.shape, np.nan)
-    return np.float64(np.median(finite)) / freq
+    with np.errstate(over="ignore", invalid="ignore"):
+        return np.float64(np.median(finite)) / freq
 
 
 def enet(*, pos, neg, k: float = DEFAULT_ENET_K) -> np.ndarray:
@@ -194,7 +196,7 @@ def enet(*, pos, neg, k: float = DEFAULT_ENET_K) -> np.ndarray:
     pos, neg = _as_array(pos), _as_array(neg)
     _check_enet_k(k)
     n = pos + neg
-    with np.errstate(divide="ignore", invalid="ignore"):
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         p = np.where(n > 0, pos / n, 0.0)
         return np.where(pos > 0, 1.0 / np.log(k + p), np.nan)
 
@@ -492,15 +494,16 @@ def weigh(pos, neg, options: WeightOptions, *, zero, rare, image_pixels=None) ->
         # pixels of its images): the same fill as a class without positives.
         cw = np.where(np.isfinite(cw), cw, cw_cap)
         cw = normalize_weights(cw, normalize=options.normalize)
+    kept = ~flagged if options.zero_positives == "skip" else np.ones(cw.shape, dtype=bool)
     if options.clip is not None:
         low, high = options.clip
         pw = np.clip(pw, low, high)
-        kept = ~flagged if options.zero_positives == "skip" else np.ones(cw.shape, dtype=bool)
         cw = np.where(kept, np.clip(cw, low, high), cw)
     pw, cw = _finite(pw), _finite(cw)
-    # Positive weights stay positive in the saved float32 tensors (N/P of soft counts can be tiny).
+    # Weights stay positive in the saved float32 tensors, however extreme the ratios (N/P of soft
+    # counts, a median over frequencies 1e300 apart): only a class skipped on purpose gets 0.
     pw = np.maximum(pw, FLOAT32_TINY)
-    cw = np.where(cw > 0, np.maximum(cw, FLOAT32_TINY), cw)
+    cw = np.where(kept, np.maximum(cw, FLOAT32_TINY), cw)
     return pw, cw
 
 
