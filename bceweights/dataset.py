@@ -434,6 +434,9 @@ class _Counter:
         if limit is not None and len(present) and present[-1] >= limit:
             value = int(present[-1])
             raise self._not_a_class(start + int(np.argmax(values == value)), value)
+        if len(present) and limit is None and present[-1] >= maskmath.MAX_INDEX_CLASSES:
+            value = int(present[-1])  # a stray id would make that many classes
+            raise self._not_a_class(start + int(np.argmax(values == value)), value)
         if len(present) and limit is None and present[-1] >= counts.num_classes:
             counts.extend_classes(str(i) for i in range(counts.num_classes, int(present[-1]) + 1))
         k = counts.num_classes
@@ -445,7 +448,7 @@ class _Counter:
 
     def _not_a_class(self, sample: int, value: float) -> InputError:
         limit = self.num_classes
-        if limit is None and value > maskmath.MAX_DENSE_VALUE:
+        if limit is None and value >= maskmath.MAX_INDEX_CLASSES:
             return InputError(f"sample {sample}: mask value {value} is too large for a class id",
                               hint="pass num_classes=C, or ignore_index=V if it marks void pixels")
         valid = f"0..{limit - 1}" if limit is not None else "0 or more"

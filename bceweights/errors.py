@@ -104,10 +104,18 @@ def describe(exc: BaseException) -> str:
     return first if len(first) <= 200 else first[:197] + "..."
 
 
-def reader_boundary(path, what: str = "the file"):
+#: Built-in exceptions that parsers (tifffile, Pillow, NumPy's ``.npy`` header) also raise on damaged
+#: bytes: pass them as ``reader_boundary(..., also=PARSER_ERRORS)`` around such a parser.
+PARSER_ERRORS: tuple[type[BaseException], ...] = (
+    IndexError, KeyError, TypeError, AttributeError, ZeroDivisionError, OverflowError, SyntaxError, RuntimeError,
+)
+
+
+def reader_boundary(path, what: str = "the file", *, also: tuple[type[BaseException], ...] = ()):
     """Context manager for the edge between bceweights and a third-party parser: an exception that a
-    bad file raises there (see :func:`is_file_error`) becomes an :class:`InputError` naming ``path``,
-    so the user gets one line, not a traceback (``--debug`` still shows the cause)."""
+    bad file raises there (see :func:`is_file_error`, and the types in ``also``) becomes an
+    :class:`InputError` naming ``path``, so the user gets one line, not a traceback (``--debug`` still
+    shows the cause)."""
     import contextlib
 
     @contextlib.contextmanager
@@ -117,7 +125,7 @@ def reader_boundary(path, what: str = "the file"):
         except BceWeightsError:
             raise
         except Exception as exc:
-            if not is_file_error(exc):
+            if not (is_file_error(exc) or isinstance(exc, also)):
                 raise
             raise InputError(
                 f"{path}: cannot read {what} ({type(exc).__name__}: {describe(exc)})",

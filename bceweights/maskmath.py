@@ -44,6 +44,10 @@ MODES = ("auto", "index", "binary", "channels")
 MAX_AUTO_CLASSES = 1024
 #: Values above this are not histogrammed densely (a class id this large is a mistake).
 MAX_DENSE_VALUE = 1 << 20
+#: ``index`` mode without a number of classes reads ids below this: one stray id (a void 65535, an
+#: instance id) would otherwise make that many classes, each with a weight, silently. ImageNet-21k's
+#: 21,841 classes fit; more need ``num_classes``.
+MAX_INDEX_CLASSES = 1 << 15
 #: Where VOC-style void sits: an id this high, above a gap, is read as void in auto mode.
 VOID_VALUE = 255
 #: Elements per ``np.bincount`` call. bincount casts its input to int64: on a whole CT volume that is a
@@ -54,7 +58,9 @@ BINCOUNT_CHUNK = 1 << 22
 class MaskValueError(Exception):
     """A mask value the rules cannot read: ``reason`` is ``negative`` (below 0, not ignored),
     ``fraction`` (not a whole number), ``large`` (above :data:`MAX_DENSE_VALUE`), ``above`` (at or above
-    ``limit``, the number of classes) or ``channel`` (a channel value outside 0/1, or [0, 1] for floats).
+    ``limit``, the number of classes), ``many`` (at or above ``limit`` = :data:`MAX_INDEX_CLASSES` in
+    index mode without a number of classes) or ``channel`` (a channel value outside 0/1, or [0, 1] for
+    floats).
     ``sample`` is the mask's position in a stacked batch, ``channel`` the channel it was found in.
 
     Not a user error by itself: the caller knows what it read (a file, a Dataset sample) and words it."""
@@ -251,7 +257,8 @@ def scan_histograms(hists: np.ndarray, pixels: Sequence[int] | np.ndarray, void_
     first mask (for the error on a set that mixes 2-D and 3-D masks).
 
     The masks are checked together: the first one (in order) holding a value at or above
-    ``rules.num_classes`` raises :class:`MaskValueError` with its position (index and auto modes)."""
+    ``rules.num_classes`` raises :class:`MaskValueError` with its position (index and auto modes); in
+    index mode without a number of classes, one at or above :data:`MAX_INDEX_CLASSES` (``many``)."""
     hists = np.asarray(hists, dtype=np.int64)
     if hists.ndim == 1:
         hists = hists[None]
@@ -263,12 +270,14 @@ def scan_histograms(hists: np.ndarray, pixels: Sequence[int] | np.ndarray, void_
     valid_present = present.copy()
     valid_present[:, ignored] = False
     valid = pixels - void_other - hists[:, ignored].sum(axis=1)
-    limit = rules.num_classes
+    limit, reason = rules.num_classes, "above"
+    if limit is None and rules.mode == "index":
+        limit, reason = MAX_INDEX_CLASSES, "many"
     if limit is not None and rules.mode in ("index", "auto") and limit < width:
         above = valid_present[:, limit:].any(axis=1)
         if above.any():
             i = int(np.argmax(above))
-            raise MaskValueError("above", int(np.flatnonzero(valid_present[i])[-1]), sample=i, limit=limit)
+            raise MaskValueError(reason, int(np.flatnonzero(valid_present[i])[-1]), sample=i, limit=limit)
     kinds = valid_present.sum(axis=1)
     foreground = valid_present[:, 1:].any(axis=1)
     holds = present.astype(np.int64)

@@ -109,8 +109,20 @@ def decode(data: dict[str, Any]) -> Decoded:
     return Decoded(counts, weights, meta)
 
 
+#: Keys that hold one value per class.
+PER_CLASS_KEYS = ("pos_count", "neg_count", "pos_weight", "class_weight")
+#: Optional tensors of a payload (``image_count`` per class; the label pairs).
+OPTIONAL_TENSORS = ("image_count", "cooccurrence", "cooccurrence_index", "cooccurrence_count")
+
+
 def problem(data: Any) -> str | None:
-    """What makes ``data`` (a loaded file) not one of our payloads, or None."""
+    """What makes ``data`` (a loaded file) not one of our payloads, or None.
+
+    Checked so that reading the file back can neither raise nor misread: the required keys; at least
+    one class, named by strings; one value per class in ``pos_count``, ``neg_count``, ``pos_weight`` and
+    ``class_weight``; every tensor (optional ones too) a plain dense tensor with data on a real device
+    (not sparse, nested, quantized or on ``meta``), of real numbers (not complex, not float8, not bool);
+    ``meta`` a dict whose recorded counts and options read back."""
     import torch
 
     if not isinstance(data, dict):
@@ -121,10 +133,53 @@ def problem(data: Any) -> str | None:
     classes = data["classes"]
     if not isinstance(classes, (list, tuple)) or not all(isinstance(c, str) for c in classes):
         return "'classes' is not a list of names"
-    for key in ("pos_count", "neg_count", "pos_weight", "class_weight"):
+    if not classes:
+        return "it holds no class"
+    for key in (*PER_CLASS_KEYS, *OPTIONAL_TENSORS):
+        if key not in data:
+            continue
         value = data[key]
-        if not isinstance(value, torch.Tensor) or value.numel() != len(classes):
+        if not isinstance(value, torch.Tensor):
+            return f"'{key}' is a {type(value).__name__}, not a tensor"
+        kind = _tensor_problem(value)
+        if kind:
+            return f"'{key}' is {kind}"
+        if key in PER_CLASS_KEYS and value.numel() != len(classes):
             return f"'{key}' is not a tensor with one value per class ({len(classes)})"
     if not isinstance(data["meta"], dict):
         return "'meta' is not a dict"
+    try:
+        counts = decode(data).counts
+    except InputError:
+        raise
+    except Exception as exc:  # a hand-edited meta: wrong types, values that are not numbers
+        from .errors import describe
+
+        return f"its meta cannot be read back ({type(exc).__name__}: {describe(exc)})"
+    lengths = {len(v) for v in vars(counts).values() if isinstance(v, np.ndarray) and v.ndim == 1}
+    if counts.num_classes != len(classes) or lengths - {len(classes)}:
+        # (the same classes in another order is for the checks to say: validate names both orders)
+        return f"its meta cannot be read back (the counts it records are not of {len(classes)} classes)"
+    return None
+
+
+#: Tensor dtypes a payload may hold: real numbers of the widths torch computes with.
+_NUMBER_DTYPES = ("float16", "bfloat16", "float32", "float64", "int8", "uint8", "int16", "int32", "int64")
+
+
+def _tensor_problem(tensor: Any) -> str | None:
+    """Why a tensor cannot be one of ours (read with NumPy, reshaped, fed to the loss), or None."""
+    import torch
+
+    if getattr(tensor, "is_nested", False):
+        return "a nested tensor, not a dense one"
+    if tensor.layout != torch.strided:
+        return f"a {str(tensor.layout).replace('torch.', '')} tensor, not a dense one"
+    if tensor.is_quantized:
+        return "a quantized tensor"
+    if tensor.device.type == "meta":
+        return "a meta tensor (it has a shape but no values)"
+    name = str(tensor.dtype).replace("torch.", "")
+    if name not in _NUMBER_DTYPES:
+        return f"of dtype {name}, not real numbers"
     return None

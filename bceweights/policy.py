@@ -11,16 +11,23 @@ Raw values come from tables and arrays as float64 with NaN for a blank. The rule
 * with ``binarize=t``, any other value y becomes ``y >= t``;
 * anything else (2, inf, a soft value under ``hard``) is an error naming the column, the row and the
   value: labels are never binarised silently.
+
+The policy itself is checked when it is made: a ``binarize`` threshold must be a finite number (NaN
+would make every label negative, since no comparison with NaN holds), an ``ignore_values`` entry must
+not be NaN (a blank or NaN is *missing*: ``missing="ignore"`` ignores it), and ``uncertain`` /
+``missing`` must be one of their choices. A bad value is a :class:`~bceweights.errors.UsageError`
+naming the flag (exit code 2).
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
 
-from .errors import InputError
+from .errors import InputError, UsageError
 
 Uncertain = Literal["ignore", "positive", "negative"]
 Missing = Literal["negative", "ignore"]
@@ -36,6 +43,23 @@ class ValuePolicy:
     ignore_values: tuple[float, ...] = ()
     hard: bool = False
     binarize: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.uncertain not in _UNCERTAIN_VALUE:
+            raise UsageError(f"--uncertain {self.uncertain!r}: choose one of {', '.join(_UNCERTAIN_VALUE)}")
+        if self.missing not in _MISSING_VALUE:
+            raise UsageError(f"--missing {self.missing!r}: choose one of {', '.join(_MISSING_VALUE)}")
+        if self.binarize is not None:
+            threshold = _number(self.binarize, "--binarize")
+            if not math.isfinite(threshold):
+                raise UsageError(f"--binarize {format_value(threshold)}: the threshold must be a finite number",
+                                 hint="e.g. --binarize 0.5 counts y >= 0.5 as positive")
+            object.__setattr__(self, "binarize", threshold)
+        values = tuple(_number(v, "--ignore-value") for v in self.ignore_values)
+        if any(math.isnan(v) for v in values):
+            raise UsageError("--ignore-value nan: NaN (a blank) is a missing value, not a sentinel",
+                             hint="pass --missing ignore to count missing values as neither")
+        object.__setattr__(self, "ignore_values", values)
 
     def describe(self) -> dict[str, object]:
         return {
@@ -107,6 +131,12 @@ def apply_policy(
     if ignore_mask is not None:
         labels[ignore_mask] = np.nan
     return PolicyResult(labels, missing, uncertain)
+
+
+def _number(value, flag: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise UsageError(f"{flag} {value!r}: expected a number")
+    return float(value)
 
 
 def format_value(value: float) -> str:

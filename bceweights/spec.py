@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import math
-import numbers
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -109,19 +107,7 @@ class InputSpec:
             flags = ("--columns and --exclude-columns" if cli else "columns= and exclude_columns=")
             raise UsageError(f"{flags} both name {', '.join(map(repr, both))}",
                              hint="a column is either a label or left out")
-        policy = self.policy
-        if policy.binarize is not None and not _finite_number(policy.binarize):
-            raise UsageError(f"{name('policy.binarize', policy.binarize)}: the threshold is a finite number",
-                             hint="e.g. 0.5: a value y counts as y >= 0.5")
-        for value in policy.ignore_values:
-            if not _number(value) or math.isnan(value):
-                raise UsageError(f"{name('policy.ignore_values', value)}: not a value a label can hold",
-                                 hint="blanks and NaN are missing values: --missing ignore leaves them out"
-                                 if cli else "blanks and NaN are missing values: missing='ignore'")
-        if policy.uncertain not in ("ignore", "positive", "negative"):
-            raise UsageError(f"{name('policy.uncertain', policy.uncertain)}: choose ignore, positive or negative")
-        if policy.missing not in ("negative", "ignore"):
-            raise UsageError(f"{name('policy.missing', policy.missing)}: choose negative or ignore")
+        # The value policy checks its own fields when it is made (bceweights.policy.ValuePolicy).
         if self.mask_mode not in ("auto", "index", "binary", "channels"):
             raise UsageError(f"{name('mask_mode', self.mask_mode)}: choose auto, index, binary or channels")
         for field_name in ("num_classes", "workers"):
@@ -272,14 +258,6 @@ def _ints(name: str, value) -> tuple[int, ...]:
     if any(isinstance(v, bool) or not hasattr(v, "__index__") for v in items):
         raise UsageError(f"{name}={value!r}: expected whole numbers")
     return tuple(int(v) for v in items)
-
-
-def _number(value) -> bool:
-    return isinstance(value, numbers.Real) and not isinstance(value, bool)
-
-
-def _finite_number(value) -> bool:
-    return _number(value) and math.isfinite(float(value))
 
 
 def _plain(value):

@@ -244,23 +244,18 @@ def synthetic_targets(counts: Counts, seed: int = 0) -> TargetBatch:
 
 
 def _fit_budget(values: np.ndarray, budget: int = ELEMENT_BUDGET) -> tuple[np.ndarray, bool]:
-    """Fewer samples, then a centre crop, so the batch fits the budget. A crop keeps every spatial
-    size that is 1 or equal to C (those decide how a weight broadcasts) while it can."""
+    """Fewer samples, then a centre crop (:func:`bceweights.maskmath.crop_sizes`, the crop the mask
+    readers take before their one-hot), so the batch fits the budget. A crop keeps every spatial size
+    that is 1 or equal to C (those decide how a weight broadcasts) while it can."""
+    from .maskmath import centre, crop_sizes
+
     n, c = values.shape[:2]
     spatial = list(values.shape[2:])
     per = c * int(np.prod(spatial or [1]))
     if per <= budget:
         return values[: max(1, min(n, budget // max(per, 1)))], False
-    sizes = spatial
-    for cap in (256, 128, 64, 32, 16, 4, 2):
-        cap = cap + 1 if cap == c else cap
-        sizes = [d if d in (1, c) else min(d, cap) for d in spatial]
-        if c * int(np.prod(sizes)) <= budget:
-            break
-    else:
-        sizes = [min(d, 2) for d in spatial]
-    index = tuple(slice((d - s) // 2, (d - s) // 2 + s) for d, s in zip(spatial, sizes))
-    return values[(slice(0, 1), slice(None), *index)], True
+    sizes = crop_sizes(spatial, c, budget)
+    return values[(slice(0, 1), slice(None), *centre(spatial, sizes))], True
 
 
 # -------------------------------------------------------------------------------------------- checks
@@ -553,6 +548,8 @@ def optimal_constant_logit(pos, neg, pos_weight=None, *, device: str = "cpu", st
     torch = _torch()
     pos = np.asarray(pos, dtype=np.float64)
     neg = np.asarray(neg, dtype=np.float64)
+    if not pos.size:
+        return np.zeros(0)
     p = np.ones_like(pos) if pos_weight is None else np.asarray(pos_weight, dtype=np.float64).reshape(-1)
     a = p * pos
     ok = (a > 0) & (neg > 0) & np.isfinite(a)
@@ -637,7 +634,7 @@ def check_balance(payload: dict[str, Any], counts: Counts, device: str) -> Check
         lo, hi = np.nanmin(b_plain[measured]), np.nanmax(b_plain[measured])
         parts.append(f"best constant logit unweighted log(P/N) in [{_fmt(lo)}, {_fmt(hi)}]")
     if promised.any():
-        parts.append(f"with pos_weight 0 (max |b| {np.abs(b_weighted[promised]).max():.1e}, "
+        parts.append(f"with pos_weight it is 0 (max |b| {np.abs(b_weighted[promised]).max():.1e}, "
                      f"{plural(int(promised.sum()), 'class')})")
     if adjusted:
         moved = np.abs(b_weighted[by_design & measured])

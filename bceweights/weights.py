@@ -23,6 +23,12 @@ Then, in :func:`compute_weights`: ``--smoothing K`` adds K to P_c and N_c before
 classes without positives (and with ``--min-count``, rare ones) are handled by ``--zero-positives``;
 ``--normalize`` rescales the class weights; ``--clip MIN:MAX`` bounds both tensors last. No value is
 ever inf or NaN: see :data:`ZERO_POSITIVE_POS_WEIGHT` and :func:`compute_weights`.
+
+No options give a class ``pos_weight`` 0: it would delete the class's positive loss term (the
+term that teaches the model the class), silently. A class without negatives, whose N_c / P_c is 0,
+gets :data:`ZERO_NEGATIVE_POS_WEIGHT` with a warning; ``--clip`` needs a MAX above 0. The one way to
+take a class out of the loss is asked for by name: ``--zero-positives skip`` gives a class without
+positives (or a rare one) class weight 0, which drops both of its terms, and ``pos_weight`` 1.
 """
 
 from __future__ import annotations
@@ -35,7 +41,7 @@ from typing import Literal
 
 import numpy as np
 
-from .errors import OptionsError, ZeroPositivesError
+from .errors import InputError, OptionsError, UsageError, ZeroPositivesError
 
 Normalize = Literal["none", "mean", "sum"]
 ZeroPolicy = Literal["warn", "error", "skip"]
@@ -44,8 +50,15 @@ ZeroPolicy = Literal["warn", "error", "skip"]
 #: 1.0 (no re-weighting) is the only value that cannot distort anything.
 ZERO_POSITIVE_POS_WEIGHT = 1.0
 
+#: ``pos_weight`` given to a class without negatives. N_c / P_c = 0 would delete its positive loss
+#: term; on this data only that term fires, so 1.0 (no re-weighting) is the neutral value, as for a
+#: class without positives.
+ZERO_NEGATIVE_POS_WEIGHT = 1.0
+
 #: The largest value a float32 tensor holds: weights are saved as float32, so nothing may exceed it.
 FLOAT32_MAX = float(np.finfo(np.float32).max)
+#: The smallest normal float32: a positive weight below it would be saved as 0 (or a denormal).
+FLOAT32_TINY = float(np.finfo(np.float32).tiny)
 
 DEFAULT_BETA = 0.999
 DEFAULT_ENET_K = 1.02
@@ -66,7 +79,8 @@ def pos_weight(*, pos, neg) -> np.ndarray:
     pos, neg = _as_array(pos), _as_array(neg)
     out = np.full(pos.shape, ZERO_POSITIVE_POS_WEIGHT)
     present = pos > 0
-    out[present] = neg[present] / pos[present]
+    with np.errstate(over="ignore"):  # inf for extreme ratios: compute_weights bounds it to float32
+        out[present] = neg[present] / pos[present]
     return out
 
 
@@ -84,7 +98,7 @@ def inverse_frequency(*, pos, neg) -> np.ndarray:
     """
     pos, neg = _as_array(pos), _as_array(neg)
     n = pos + neg
-    with np.errstate(divide="ignore", invalid="ignore"):
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         return np.where(pos > 0, n / (len(pos) * pos), np.nan)
 
 
@@ -101,7 +115,7 @@ def inverse_sqrt_frequency(*, pos, neg) -> np.ndarray:
     [2.0, 5.0]
     """
     pos, neg = _as_array(pos), _as_array(neg)
-    with np.errstate(divide="ignore", invalid="ignore"):
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         return np.where(pos > 0, np.sqrt((pos + neg) / pos), np.nan)
 
 
@@ -158,12 +172,13 @@ def median_frequency(*, pos, image_pixels) -> np.ndarray:
     pos, totals = _as_array(pos), _as_array(image_pixels)
     if totals.shape != pos.shape:
         raise OptionsError(f"image_pixels has {totals.size} entries for {pos.size} classes")
-    with np.errstate(divide="ignore", invalid="ignore"):
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         freq = np.where((pos > 0) & (totals > 0), pos / totals, np.nan)
     finite = freq[np.isfinite(freq) & (freq > 0)]
     if not finite.size:
         return np.full(pos.shape, np.nan)
-    return np.float64(np.median(finite)) / freq
+    with np.errstate(over="ignore", invalid="ignore"):
+        return np.float64(np.median(finite)) / freq
 
 
 def enet(*, pos, neg, k: float = DEFAULT_ENET_K) -> np.ndarray:
@@ -181,7 +196,7 @@ def enet(*, pos, neg, k: float = DEFAULT_ENET_K) -> np.ndarray:
     pos, neg = _as_array(pos), _as_array(neg)
     _check_enet_k(k)
     n = pos + neg
-    with np.errstate(divide="ignore", invalid="ignore"):
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         p = np.where(n > 0, pos / n, 0.0)
         return np.where(pos > 0, 1.0 / np.log(k + p), np.nan)
 
@@ -204,7 +219,7 @@ def normalize_weights(weights, *, normalize: Normalize = "none") -> np.ndarray:
     elif normalize == "sum":
         scale = finite.sum()
     else:
-        raise OptionsError(f"unknown normalize {normalize!r}; choose none, mean or sum")
+        raise UsageError(f"unknown normalize {normalize!r}; choose none, mean or sum")
     if not scale > 0 or not math.isfinite(scale):
         return w.copy()
     return w / scale
@@ -225,13 +240,13 @@ SCHEMES: dict[str, SchemeFunction] = {
 
 def _check_beta(beta: float) -> None:
     if not (0.0 <= beta < 1.0):
-        raise OptionsError(f"--beta must be in [0, 1), got {beta:g}",
+        raise UsageError(f"--beta must be in [0, 1), got {beta:g}",
                            hint="Cui et al. use 0.9, 0.99, 0.999 or 0.9999")
 
 
 def _check_enet_k(k: float) -> None:
     if not (k > 1.0 and math.isfinite(k)):
-        raise OptionsError(f"--enet-k must be greater than 1, got {k:g}",
+        raise UsageError(f"--enet-k must be greater than 1, got {k:g}",
                            hint="ENet uses 1.02; ln(k + p) must stay positive for p = 0")
 
 
@@ -243,21 +258,27 @@ def parse_clip(text: str) -> tuple[float | None, float | None]:
     """
     low, sep, high = str(text).partition(":")
     if not sep:
-        raise OptionsError(f"--clip expects MIN:MAX (either side may be empty), got {text!r}")
+        raise UsageError(f"--clip expects MIN:MAX (either side may be empty), got {text!r}")
     try:
         bounds = tuple(float(v) if v.strip() else None for v in (low, high))
     except ValueError:
-        raise OptionsError(f"--clip expects numbers as MIN:MAX, got {text!r}") from None
+        raise UsageError(f"--clip expects numbers as MIN:MAX, got {text!r}") from None
     return _check_clip(bounds)  # type: ignore[arg-type]
 
 
 def _check_clip(clip) -> tuple[float | None, float | None]:
-    low, high = (None if v is None else float(v) for v in clip)
+    try:
+        low, high = (None if v is None else float(v) for v in clip)
+    except (TypeError, ValueError):
+        raise UsageError(f"--clip expects (MIN, MAX) numbers or None, got {clip!r}") from None
     for v in (low, high):
         if v is not None and not (v >= 0 and math.isfinite(v)):
-            raise OptionsError(f"--clip bounds must be finite and >= 0, got {v:g}")
+            raise UsageError(f"--clip bounds must be finite and >= 0, got {v:g}")
+    if high is not None and high <= 0:
+        raise UsageError("--clip MAX must be above 0: a maximum of 0 sets every weight to 0, which deletes "
+                         "the loss", hint="e.g. --clip 0.1:50")
     if low is not None and high is not None and low > high:
-        raise OptionsError(f"--clip MIN is above MAX ({low:g} > {high:g})")
+        raise UsageError(f"--clip MIN is above MAX ({low:g} > {high:g})")
     return low, high
 
 
@@ -282,18 +303,22 @@ class WeightOptions:
 
     def __post_init__(self) -> None:
         if self.scheme not in SCHEMES:
-            raise OptionsError(f"unknown scheme {self.scheme!r}; choose one of {', '.join(SCHEMES)}")
+            raise UsageError(f"unknown scheme {self.scheme!r}; choose one of {', '.join(SCHEMES)}")
         if self.normalize not in ("none", "mean", "sum"):
-            raise OptionsError(f"unknown normalize {self.normalize!r}; choose none, mean or sum")
+            raise UsageError(f"unknown normalize {self.normalize!r}; choose none, mean or sum")
         if self.zero_positives not in ("warn", "error", "skip"):
-            raise OptionsError(f"unknown zero-positives policy {self.zero_positives!r}; "
-                               "choose warn, error or skip")
+            raise UsageError(f"unknown zero-positives policy {self.zero_positives!r}; "
+                             "choose warn, error or skip")
+        for name in ("beta", "enet_k", "min_count", "smoothing"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+                raise UsageError(f"--{name.replace('_', '-')} expects a number, got {value!r}")
         _check_beta(self.beta)
         _check_enet_k(self.enet_k)
         if not (self.min_count >= 0 and math.isfinite(self.min_count)):
-            raise OptionsError(f"--min-count must be >= 0, got {self.min_count:g}")
+            raise UsageError(f"--min-count must be >= 0, got {self.min_count:g}")
         if not (self.smoothing >= 0 and math.isfinite(self.smoothing)):
-            raise OptionsError(f"--smoothing must be >= 0, got {self.smoothing:g}")
+            raise UsageError(f"--smoothing must be a finite number >= 0, got {self.smoothing:g}")
         if self.clip is not None:
             object.__setattr__(self, "clip", _check_clip(self.clip))
 
@@ -355,10 +380,12 @@ def compute_weights(counts, options: WeightOptions | None = None) -> Weights:
 
     Steps, in order:
 
-    1. Flags, from the raw counts: a class *without positives* (``P_c = 0``) and, with ``min_count``
-       K, a *rare* class (``0 < P_c < K``).
+    1. Flags, from the raw counts: a class *without positives* (``P_c = 0``), with ``min_count`` K
+       a *rare* class (``0 < P_c < K``), and a class *without negatives* (``P_c > 0 = N_c``).
     2. ``smoothing`` K adds K to every P_c and N_c; ``pos_weight = N_c / P_c`` and the scheme's class
-       weights come from the smoothed counts.
+       weights come from the smoothed counts. A class without negatives gets ``pos_weight``
+       :data:`ZERO_NEGATIVE_POS_WEIGHT` (1, with or without smoothing) and a warning: N_c / P_c = 0
+       would delete its positive loss term.
     3. ``zero_positives``:
 
        * ``warn`` (default): a class without positives gets ``pos_weight``
@@ -371,9 +398,18 @@ def compute_weights(counts, options: WeightOptions | None = None) -> Weights:
     4. ``normalize`` rescales the class weights (``warn``: over every class; ``skip``: over the
        unflagged ones, the skipped stay 0).
     5. ``clip`` (min, max) bounds ``pos_weight`` and the class weights (a skipped class stays 0).
+
+    What comes out, for any counts and options: every value finite and at most the float32 maximum;
+    every ``pos_weight`` positive, and at least the smallest normal float32, so it stays positive once
+    saved (a 0 would silently delete the class's positive loss term); every class weight positive
+    too, except the class weight 0 that ``zero_positives="skip"`` gives the classes it skips. Counts
+    with no class at all are an :class:`~bceweights.errors.InputError`.
     """
     options = options or WeightOptions()
     classes = list(counts.classes)
+    if not classes:
+        raise InputError("the labels hold no class: there is nothing to weigh",
+                         hint="check the label options (--columns, --label-attributes, --class-axis ...)")
     pos, neg = _as_array(counts.pos), _as_array(counts.neg)
     zero, rare = flag_classes(pos, options)
     zero_positive = [c for c, a in zip(classes, zero) if a]
@@ -395,7 +431,8 @@ def compute_weights(counts, options: WeightOptions | None = None) -> Weights:
                else "pos_weight and class weight capped at the largest of the other classes")
         )
     if zero_negative:
-        warnings.append(f"no negative example for {', '.join(zero_negative)}: pos_weight is 0")
+        warnings.append(f"no negative example for {', '.join(zero_negative)}: pos_weight set to "
+                        f"{ZERO_NEGATIVE_POS_WEIGHT:g} (N/P = 0 would delete the positive loss term)")
     pw, cw = weigh(pos, neg, options, zero=zero, rare=rare,
                    image_pixels=getattr(counts, "image_pixels", None))
     return Weights(
@@ -430,13 +467,20 @@ def weigh(pos, neg, options: WeightOptions, *, zero, rare, image_pixels=None) ->
     k = float(options.smoothing)
     p, n = pos + k, neg + k
     pw = pos_weight(pos=p, neg=n)
+    # N/P = 0 deletes the positive term of a class that only has positives: neutral 1 instead, from the
+    # raw counts, like a class without positives (smoothing would leave it a fraction of K / P).
+    pw = np.where((pos > 0) & ~(neg > 0), ZERO_NEGATIVE_POS_WEIGHT, pw)
     # Classes without positives are left to the zero-positive policy, so they must not enter the
     # schemes' own scales (effective-number's mean, median-frequency's median) through the smoothing.
     raw = scheme_weights(np.where(zero, 0.0, p), n, options, image_pixels=image_pixels)
     raw = np.where(np.isfinite(raw), raw, np.nan)
     if options.zero_positives == "skip":
         pw = np.where(flagged, 1.0, pw)
-        cw = normalize_weights(np.where(flagged, np.nan, raw), normalize=options.normalize)
+        kept = np.where(flagged, np.nan, raw)
+        # A class the scheme could not weigh although it has positives (median-frequency without
+        # pixels of its images) is not skipped: it gets the largest weight of the others.
+        kept = np.where(~flagged & ~np.isfinite(raw), _largest(kept, default=1.0), kept)
+        cw = normalize_weights(kept, normalize=options.normalize)
         cw = np.where(np.isfinite(cw) & ~flagged, cw, 0.0)
     else:
         pw_cap = _largest(pw[~flagged], default=None)
@@ -450,12 +494,17 @@ def weigh(pos, neg, options: WeightOptions, *, zero, rare, image_pixels=None) ->
         # pixels of its images): the same fill as a class without positives.
         cw = np.where(np.isfinite(cw), cw, cw_cap)
         cw = normalize_weights(cw, normalize=options.normalize)
+    kept = ~flagged if options.zero_positives == "skip" else np.ones(cw.shape, dtype=bool)
     if options.clip is not None:
         low, high = options.clip
         pw = np.clip(pw, low, high)
-        kept = ~flagged if options.zero_positives == "skip" else np.ones(cw.shape, dtype=bool)
         cw = np.where(kept, np.clip(cw, low, high), cw)
-    return _finite(pw), _finite(cw)
+    pw, cw = _finite(pw), _finite(cw)
+    # Weights stay positive in the saved float32 tensors, however extreme the ratios (N/P of soft
+    # counts, a median over frequencies 1e300 apart): only a class skipped on purpose gets 0.
+    pw = np.maximum(pw, FLOAT32_TINY)
+    cw = np.where(kept, np.maximum(cw, FLOAT32_TINY), cw)
+    return pw, cw
 
 
 def _largest(values: np.ndarray, *, default):

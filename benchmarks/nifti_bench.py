@@ -68,11 +68,15 @@ def cases(work: Path, files: list[Path], repeat: int = 3, monai: bool = False, c
     outs = {name: work / f"{peer}.pt" for name, peer, _ in table}
     notes = {name: note for name, _, note in table}
     if cli:
-        name = "bceweights compute (mask reader today: nibabel)"
+        name = "bceweights compute, one worker, no checks"
         commands[name] = [*run.BCEWEIGHTS, "compute", *map(str, files), "-q", "--mask-mode", "index",
                           "--workers", "1", "--no-validate", "-o", str(work / "cli.pt")]
         outs[name] = work / "cli.pt"
         notes[name] = "--workers 1 --no-validate"
+        name = "bceweights compute (defaults: auto mode, checks)"
+        commands[name] = [*run.BCEWEIGHTS, "compute", *map(str, files), "-q", "-o", str(work / "cli-default.pt")]
+        outs[name] = work / "cli-default.pt"
+        notes[name] = "all cores, the checks on one sampled volume"
     names = list(commands)
     times: dict[str, list[tuple[float, float, float]]] = {n: [] for n in names}
     print(f"{group}:", flush=True)

@@ -164,7 +164,110 @@ def test_pt_with_objects_is_refused(tmp_path, cli):
     torch.save({"labels": torch.zeros(2, 2), "obj": Custom()}, tmp_path / "o.pt")
     result = cli("compute", tmp_path / "o.pt", "-o", tmp_path / "w.pt")
     assert result.exit_code == 1
-    assert "weights_only" in result.stderr and "Traceback" not in result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in result.stderr, result.stderr
+    assert lines[0].startswith(f"Error: {tmp_path / 'o.pt'}: holds Python objects that torch.load(weights_only=True) "
+                               "refuses to unpickle (Unsupported global: GLOBAL test_arrays.Custom")
+    assert len(lines[0]) < 400  # torch's own message is a paragraph
+
+
+@pytest.mark.parametrize("what", [{"labels": [1, 0]}, "tensor"])
+def test_a_plain_pickle_is_one_line_without_a_warning(tmp_path, cli, what):
+    import pickle
+
+    with open(tmp_path / "p.pt", "wb") as fh:
+        pickle.dump(torch.zeros(3, 2) if what == "tensor" else what, fh, protocol=4)
+    result = cli("compute", tmp_path / "p.pt", "-o", tmp_path / "w.pt")
+    assert result.exit_code == 1
+    assert result.stderr.strip().splitlines() == [
+        f"Error: {tmp_path / 'p.pt'}: a plain pickle (pickle.dump), not a file written by torch.save; bceweights "
+        "never unpickles Python objects (hint: save the labels with torch.save(tensor, path) or np.save)"]
+
+
+@pytest.mark.parametrize("kind, message", [
+    ("sparse", "holds a sparse_coo tensor; labels are read from dense tensors"),
+    ("csr", "holds a sparse_csr tensor; labels are read from dense tensors"),
+    ("nested", "holds a nested tensor; labels are read from dense tensors"),
+    ("meta", "holds a meta tensor (a shape without values), not labels"),
+    ("complex", "holds torch.complex64 values, not labels"),
+])
+def test_a_pt_tensor_that_is_not_dense_labels_is_one_line(tmp_path, cli, kind, message):
+    import warnings
+
+    y = torch.from_numpy(multi_hot(6, 2, dtype=np.float32))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # nested tensors are a prototype
+        tensor = {"sparse": lambda: y.to_sparse(), "csr": lambda: y.to_sparse_csr(),
+                  "nested": lambda: torch.nested.nested_tensor(list(y)), "meta": lambda: y.to("meta"),
+                  "complex": lambda: y.to(torch.complex64)}[kind]()
+        torch.save(tensor, tmp_path / "t.pt")
+    result = cli("compute", tmp_path / "t.pt", "-o", tmp_path / "w.pt")
+    assert result.exit_code == 1
+    assert result.stderr.strip().splitlines()[0].startswith(f"Error: {tmp_path / 't.pt'}: {message}")
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+
+
+@pytest.mark.parametrize("dtype", [torch.float8_e4m3fn, torch.float8_e5m2, torch.float16, torch.bfloat16,
+                                   torch.bool, torch.uint16, torch.uint64])
+def test_pt_labels_of_every_real_dtype_are_counted(tmp_path, dtype):
+    y = multi_hot(9, 3, dtype=np.float32)
+    torch.save(torch.from_numpy(y).to(dtype), tmp_path / "t.pt")
+    assert_counts(api.count(tmp_path / "t.pt"), y)
+
+
+def test_a_legacy_torch_file_is_read(tmp_path):
+    y = multi_hot(30, 3, dtype=np.float32)
+    torch.save(torch.from_numpy(y), tmp_path / "old.pt", _use_new_zipfile_serialization=False)
+    assert arrays.PtReader().sniff((tmp_path / "old.pt").read_bytes()[:64], tmp_path / "old.pt") == 1.0
+    assert_counts(api.count(tmp_path / "old.pt"), y)
+
+
+# ------------------------------------------------------------------- layouts that would be misread
+
+
+def _save_as(tmp_path, fmt: str, data: np.ndarray) -> Path:
+    path = tmp_path / f"y.{fmt}"
+    if fmt == "npy":
+        np.save(path, data)
+    elif fmt == "npz":
+        np.savez(path, labels=data)
+    else:
+        torch.save(torch.from_numpy(data), path)
+    return path
+
+
+@pytest.mark.parametrize("fmt", ["npy", "npz", "pt"])
+def test_a_transposed_array_with_many_columns_asks_for_the_class_axis(tmp_path, cli, fmt):
+    # ChestX-ray14's labels saved as [14, 78468] were read as 78,468 classes of 14 samples (139 s).
+    y = multi_hot(1500, 3)
+    path = _save_as(tmp_path, fmt, np.ascontiguousarray(y.T))
+    with pytest.raises(InputError) as info:
+        api.count(path)
+    assert info.value.message == (f"{path}: an array [3, 1500] would be 1,500 classes of 3 samples; multi-hot "
+                                  "arrays are [N, C] (samples x classes)")
+    assert "--class-axis 0" in info.value.hint and "--class-axis 1" in info.value.hint
+    assert_counts(api.count(path, class_axis=0), y)
+    assert api.count(path, class_axis=1, cooccurrence=False).num_classes == 1500
+    result = cli("compute", path, "-o", tmp_path / "w.pt")
+    assert result.exit_code == 1 and len(result.stderr.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("shape", [(1500, 3), (200, 1025), (10, 80)])
+def test_arrays_that_are_plainly_n_by_c_are_read_so(tmp_path, shape):
+    y = (RNG.random(shape) < 0.3).astype(np.uint8)
+    np.save(tmp_path / "y.npy", y)
+    assert_counts(api.count(tmp_path / "y.npy", cooccurrence=False), y)
+
+
+@pytest.mark.parametrize("fmt", ["npy", "npz", "pt"])
+@pytest.mark.parametrize("shape, axis", [((5, 0), None), ((0, 5), 0), ((4, 3, 0), -1)])
+def test_an_array_with_no_class_is_an_error(tmp_path, cli, fmt, shape, axis):
+    path = _save_as(tmp_path, fmt, np.zeros(shape, dtype=np.uint8))
+    args = [] if axis is None else ["--class-axis", str(axis)]
+    result = cli("compute", path, *args, "-o", tmp_path / "w.pt")
+    assert result.exit_code == 1
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"Error: {path}: holds no class (an array {list(shape)}"), lines
 
 
 def test_cli_array_weights_are_flat(tmp_path, cli):
@@ -249,6 +352,59 @@ def test_arff_without_labels_is_a_clear_error(tmp_path, cli):
     (tmp_path / "r.arff").write_text(DENSE.replace("0.5,1,2,0,1", "0.5,1,2,0"))
     with pytest.raises(InputError, match="line 10: 4 values"):
         api.count(tmp_path / "r.arff", label_attributes=("la",))
+
+
+@pytest.mark.parametrize("row, message", [
+    ("{0 1,7 1}", "line 8: sparse index 7 is outside the 5 attributes (0-4)"),
+    ("{0 1,5 1}", "line 8: sparse index 5 is outside the 5 attributes (0-4)"),
+    ("{-1 1}", "line 8: sparse index -1 is outside the 5 attributes (0-4)"),
+    ("{3 1,3 0}", "line 8: sparse index 3 is given twice"),
+    ("{3}", "line 8: sparse entry '3' has no value"),
+    ("{0 1,3 1", "line 8: a sparse row without its closing '}'"),
+])
+def test_arff_sparse_rows_that_do_not_fit_the_header_are_refused(tmp_path, cli, row, message):
+    # Index 7 of a 5-attribute file used to be skipped: a shifted row's labels were counted.
+    path = tmp_path / "s.arff"
+    path.write_text(SPARSE.replace("{0 1,3 1}", row))
+    with pytest.raises(InputError) as info:
+        api.count(path)
+    assert info.value.message == f"{path}: {message}"
+    result = cli("compute", path, "-o", tmp_path / "w.pt")
+    assert result.exit_code == 1 and len(result.stderr.strip().splitlines()) == 1
+
+
+def test_arff_an_empty_field_is_not_a_missing_label(tmp_path):
+    path = tmp_path / "t.arff"
+    path.write_text(DENSE.replace("2.5,?,4,0,0", "2.5,,4,0,0"))
+    with pytest.raises(InputError, match=r"line 12: label 'label b' is empty \(ARFF writes a missing value as \?\)"):
+        api.count(path, label_attributes=("label b",))
+
+
+@pytest.mark.parametrize("c, message", [
+    ("30", "the MEKA header's -C 30 names 30 label attributes, but the file declares 5 attributes"),
+    ("-6", "the MEKA header's -C -6 names 6 label attributes, but the file declares 5 attributes"),
+    ("0", "the MEKA header's -C 0 names no label attribute"),
+])
+def test_arff_meka_label_count_beyond_the_attributes_is_refused(tmp_path, cli, c, message):
+    # -C 30 on a 5-attribute file used to count the features as labels.
+    path = tmp_path / "m.arff"
+    path.write_text(SPARSE.replace("-C -2", f"-C {c}"))
+    with pytest.raises(InputError) as info:
+        api.count(path)
+    assert info.value.message == f"{path}: {message}"
+    result = cli("compute", path, "-o", tmp_path / "w.pt")
+    assert result.exit_code == 1 and len(result.stderr.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("c, classes", [("5", ["w0", "w1", "w2", "y1", "y2"]), ("-5", ["w0", "w1", "w2", "y1", "y2"]),
+                                        ("1", ["w0"])])
+def test_arff_meka_label_counts_within_the_attributes_are_read(tmp_path, c, classes):
+    path = tmp_path / "m.arff"
+    path.write_text(SPARSE.replace("-C -2", f"-C {c}").replace("{1 2}", "{1 1}"))
+    counts = api.count(path)
+    assert counts.classes == classes
+    full = [[1, 0, 0, 1, 0], [0, 1, 0, 0, 0], [0, 0, 1, 1, 1], [0, 0, 0, 0, 0]]
+    assert_counts(counts, [row[:len(classes)] for row in full])
 
 
 # --------------------------------------------------------------------------------------- real data
@@ -532,6 +688,23 @@ def test_a_damaged_pt_is_one_line(tmp_path, cli, damage, message):
     lines = result.stderr.strip().splitlines()
     assert result.exit_code == 1 and len(lines) == 1, result.stderr
     assert lines[0].startswith(f"Error: {tmp_path / 'bad.pt'}: {message}")
+
+
+@pytest.mark.parametrize("suffix", [".npy", ".npz"])
+def test_an_array_header_cut_inside_its_dict_is_one_line(tmp_path, cli, suffix):
+    # Found by the fuzz test: NumPy's header parser raised tokenize.TokenError (a traceback).
+    header = (b"\x93NUMPY\x01\x00:\x00{'descr': '|u1', 'fortran_order': False, 'shape': (1, 1), }"
+              + b" " * 58 + b"\n\x00")
+    path = tmp_path / f"y{suffix}"
+    if suffix == ".npy":
+        path.write_bytes(header)
+    else:
+        with zipfile.ZipFile(path, "w") as zf:
+            zf.writestr("labels.npy", header)
+    result = cli("compute", path, "-o", tmp_path / "w.pt")
+    assert result.exit_code == 1
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"Error: {path}: cannot read the {suffix} file ("), lines
 
 
 def test_a_pt_dict_with_integer_keys(tmp_path):

@@ -53,7 +53,8 @@ def test_weights_are_finite_and_match_brute_force(pairs, normalize, zero):
     w = compute_weights(counts, WeightOptions(normalize=normalize, zero_positives=zero))
     assert np.isfinite(w.pos_weight).all() and np.isfinite(w.class_weight).all()
     for c in range(len(pos)):
-        expected = neg[c] / pos[c] if pos[c] > 0 else ZERO_POSITIVE_POS_WEIGHT
+        # A class without positives, or without negatives (N/P = 0), gets the neutral 1.
+        expected = neg[c] / pos[c] if pos[c] > 0 and neg[c] > 0 else ZERO_POSITIVE_POS_WEIGHT
         assert w.pos_weight[c] == pytest.approx(expected)
     present = pos > 0
     if present.any() and normalize == "none":
@@ -96,8 +97,9 @@ def test_zero_positive_class_is_an_error_when_asked():
 
 def test_all_positive_class_is_flagged():
     w = compute_weights(Counts(["always"], pos=[10], neg=[0]))
-    assert w.pos_weight.tolist() == [0.0]
+    assert w.pos_weight.tolist() == [1.0]  # N/P = 0 would delete the class's positive loss term
     assert w.zero_negative == ["always"]
+    assert "no negative example for always: pos_weight set to 1" in w.warnings[0]
 
 
 def test_pos_weight_never_divides_by_zero():

@@ -1,7 +1,10 @@
-"""Fuzzing the readers (issue 9): random bytes, near-valid CSVs, random mask arrays, label arrays in every
-format, layout and value policy, and near-valid ARFF. The only outcomes allowed are the correct counts
-(checked against a brute force whenever the input is valid) or a ``BceWeightsError`` (whenever it is
-not); never another exception. Kept to well under a minute.
+"""Fuzzing the readers (issues 9 and 14): random bytes, near-valid CSVs, random mask arrays, label arrays in
+every format, layout and value policy, near-valid ARFF, and malformed files of every kind (damaged,
+truncated, transposed, without a class, sparse rows past the header, corrupt NIfTI). The only outcomes
+allowed are the correct counts (checked against a brute force whenever the input is valid) or a
+``BceWeightsError`` (whenever it is not); never another exception. A share of the cases runs the CLI
+in-process, with its checks: exit 0 with the right counts in the ``.pt``, or exit 1/2 with one
+``Error:`` line on stderr and no traceback. Kept to well under a minute.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
+from test_masks import write_nifti
 
 from bceweights.errors import BceWeightsError
 from bceweights.spec import InputSpec
@@ -417,3 +421,273 @@ def test_random_arff_gives_exact_counts_or_a_clean_error(case):
     np.testing.assert_allclose(counts.neg, (1 - y).sum(axis=0), atol=1e-9)
     np.testing.assert_array_equal(counts.missing, np.isnan(np.array(truth)).sum(axis=0))
     assert counts.samples == len(truth)
+
+
+# ------------------------------------------------------------------------- through the CLI, in-process
+
+
+def _cli(*args) -> tuple[int, str, str]:
+    """``bceweights ARGS`` in this process: (exit code, stdout, stderr). Exceptions propagate: a
+    traceback fails the test."""
+    from typer.testing import CliRunner
+
+    from bceweights.cli import app
+
+    result = CliRunner().invoke(app, [str(a) for a in args], catch_exceptions=False)
+    return result.exit_code, result.stdout, result.stderr
+
+
+def _assert_one_error_line(code: int, out: str, err: str) -> None:
+    assert code in (1, 2), (code, out, err)
+    assert "Traceback" not in out + err
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("Error: "), err
+
+
+def _counted(paths, spec: InputSpec, via_cli: bool, args: tuple = ()):
+    """Counts of ``paths`` through the library, or through ``bceweights compute`` (checks included) read
+    back from its ``.pt``; None after a clean refusal (asserted clean here)."""
+    from bceweights import api
+
+    if not via_cli:
+        try:
+            return api.count(paths, spec)
+        except BceWeightsError as exc:
+            assert "\n" not in str(exc)
+            event("library: refused")
+            return None
+    import torch
+
+    out = Path(tempfile.mkdtemp()) / "w.pt"
+    try:
+        code, stdout, stderr = _cli("compute", *paths, *args, "--workers", "1", "-q", "-o", out)
+        if code != 0:
+            _assert_one_error_line(code, stdout, stderr)
+            event(f"cli: exit {code}")
+            return None
+        assert "Traceback" not in stdout + stderr
+        saved = torch.load(out, weights_only=True)
+    finally:
+        out.unlink(missing_ok=True)
+        out.parent.rmdir()
+    event("cli: exit 0")
+    return saved
+
+
+def _pos_neg(counted):
+    if isinstance(counted, dict):  # a .pt from the CLI
+        return counted["pos_count"].numpy(), counted["neg_count"].numpy(), list(counted["classes"])
+    return counted.pos, counted.neg, list(counted.classes)
+
+
+# ------------------------------------------------------------------------------- malformed arrays
+
+
+@st.composite
+def malformed_arrays(draw):
+    """A label array file, damaged or not: (bytes, suffix, CLI args, the labels [n, C] it holds when it
+    is intact and valid, else None)."""
+    fmt = draw(st.sampled_from(["npy", "npz", "pt"]))
+    shape = draw(st.sampled_from(["ok", "ok", "wide", "no class", "no sample", "3-D"]))
+    n, c = draw(st.integers(1, 12)), draw(st.integers(1, 4))
+    data = {"ok": (n, c), "wide": (2, 1100), "no class": (n, 0), "no sample": (0, c), "3-D": (2, 3, c)}[shape]
+    y = (np.random.default_rng(draw(st.integers(0, 2**16))).random(data) < 0.4).astype(np.uint8)
+    path, options = _save_array(y.reshape(-1, y.shape[-1]) if y.ndim == 3 else y, "uint8", "NC", fmt)
+    if shape == "3-D":  # saved as a 3-D array without --class-axis
+        if fmt == "npy":
+            np.save(path, y)
+        elif fmt == "npz":
+            np.savez(path, labels=y, other=np.zeros(2))
+        else:
+            import torch
+
+            torch.save(torch.from_numpy(y), path)
+    raw = path.read_bytes()
+    path.unlink()
+    path.parent.rmdir()
+    damage = draw(st.sampled_from(["none", "none", "truncate", "flip", "garbage"]))
+    if damage == "truncate":
+        raw = raw[: draw(st.integers(0, max(0, len(raw) - 1)))]
+    elif damage == "flip" and raw:
+        i = draw(st.integers(0, len(raw) - 1))
+        raw = raw[:i] + bytes([raw[i] ^ draw(st.integers(1, 255))]) + raw[i + 1:]
+    elif damage == "garbage":
+        raw = draw(st.binary(max_size=200))
+    args = ("--key", options["key"]) if "key" in options else ()
+    truth = y if damage == "none" and shape == "ok" else None
+    return raw, f".{fmt}", args, truth, damage
+
+
+@FUZZ
+@given(case=malformed_arrays(), via_cli=st.booleans())
+def test_malformed_arrays_give_exact_counts_or_one_clean_error(case, via_cli):
+    raw, suffix, args, truth, damage = case
+    path = _file(raw, suffix)
+    spec = InputSpec(workers=1, **({"key": args[1]} if args else {}))
+    try:
+        counted = _counted([path], spec, via_cli, args)
+    finally:
+        path.unlink()
+    if counted is None:
+        assert truth is None, "valid labels refused"
+        return
+    pos, neg, classes = _pos_neg(counted)
+    if truth is not None:
+        np.testing.assert_array_equal(pos, truth.sum(axis=0))
+        np.testing.assert_array_equal(neg, (1 - truth).sum(axis=0))
+        return
+    # A damaged file that still reads (a flipped byte in an .npy's values: nothing can tell) is counted
+    # as what it holds; never an intact-looking count of a transposed or empty array.
+    assert damage in ("flip", "truncate") and len(classes) >= 1
+    assert np.all(pos >= 0) and np.all(neg >= 0)
+
+
+# ----------------------------------------------------------------------------------- malformed ARFF
+
+
+@st.composite
+def malformed_arff(draw):
+    """A small sparse MEKA ARFF with one way of not matching its header (or none): (text, labels or
+    None)."""
+    width, k = 4, 2
+    rows = draw(st.lists(st.lists(st.sampled_from([0, 1]), min_size=width, max_size=width), min_size=1, max_size=6))
+    c_value = draw(st.sampled_from([f"-{k}", f"-{k}", f"-{k}", "30", "-9", "0", str(width)]))
+    lines = [f"@relation 'fuzz: -C {c_value}'"] + [f"@attribute a{i} {{0,1}}" for i in range(width)] + ["@data"]
+    for row in rows:
+        lines.append("{" + ",".join(f"{i} {v}" for i, v in enumerate(row) if v) + "}")
+    mutation = draw(st.sampled_from(["none", "none", "index past", "negative index", "twice", "no value",
+                                     "no brace", "empty dense field"]))
+    at = draw(st.integers(width + 2, len(lines) - 1))
+    if mutation == "index past":
+        lines[at] = lines[at].replace("}", f"{',' if lines[at] != '{}' else ''}{draw(st.integers(width, 40))} 1}}")
+    elif mutation == "negative index":
+        lines[at] = "{-1 1}"
+    elif mutation == "twice":
+        lines[at] = "{1 1,1 0}"
+    elif mutation == "no value":
+        lines[at] = "{2}"
+    elif mutation == "no brace":
+        lines[at] = lines[at].rstrip("}") or "{"
+    elif mutation == "empty dense field":
+        lines[at] = "1,0,,1"  # a label column (a2) left empty
+    valid_c = c_value in (f"-{k}", str(width))
+    labels = None
+    if mutation == "none" and valid_c:
+        labels = np.array(rows, dtype=np.float64)[:, -k:] if c_value.startswith("-") else np.array(rows, float)
+    return "\n".join(lines) + "\n", labels
+
+
+@FUZZ
+@given(case=malformed_arff(), via_cli=st.booleans())
+def test_malformed_arff_gives_exact_counts_or_one_clean_error(case, via_cli):
+    text, labels = case
+    path = _file(text.encode(), ".arff")
+    try:
+        counted = _counted([path], InputSpec(workers=1), via_cli)
+    finally:
+        path.unlink()
+    if counted is None:
+        assert labels is None, f"valid ARFF refused:\n{text}"
+        return
+    assert labels is not None, f"malformed ARFF counted:\n{text}"
+    pos, neg, _ = _pos_neg(counted)
+    np.testing.assert_array_equal(pos, labels.sum(axis=0))
+    np.testing.assert_array_equal(neg, (1 - labels).sum(axis=0))
+
+
+# ---------------------------------------------------------------------------------- malformed masks
+
+
+def _nifti(arr: np.ndarray) -> bytes:
+    folder = Path(tempfile.mkdtemp())
+    path = write_nifti(folder / "v.nii", arr)
+    data = path.read_bytes()
+    path.unlink()
+    folder.rmdir()
+    return data
+
+
+@st.composite
+def malformed_masks(draw):
+    """A mask file of some format, damaged or not: (bytes, suffix, the mask when its values are what
+    the file holds, whether any damage must be caught)."""
+    import gzip
+
+    fmt = draw(st.sampled_from(["png", "tif", "nii", "nii.gz", "nii.gz"]))
+    rng = np.random.default_rng(draw(st.integers(0, 2**16)))
+    shape = (draw(st.integers(1, 9)), draw(st.integers(1, 9))) + ((draw(st.integers(1, 4)),) if "nii" in fmt else ())
+    mask = rng.choice([0, 0, 1, 2], size=shape).astype(np.uint8)
+    if fmt == "png":
+        buffer = io.BytesIO()
+        from PIL import Image
+
+        Image.fromarray(mask).save(buffer, format="PNG")
+        raw = buffer.getvalue()
+    elif fmt == "tif":
+        buffer = io.BytesIO()
+        from PIL import Image
+
+        Image.fromarray(mask).save(buffer, format="TIFF")
+        raw = buffer.getvalue()
+    else:
+        raw = _nifti(mask)
+        if fmt == "nii.gz":
+            raw = gzip.compress(raw)
+    damage = draw(st.sampled_from(["none", "truncate", "flip", "garbage"]))
+    if damage == "truncate":
+        raw = raw[: draw(st.integers(0, len(raw) - 1))]
+    elif damage == "flip":
+        i = draw(st.integers(0, len(raw) - 1))
+        raw = raw[:i] + bytes([raw[i] ^ draw(st.integers(1, 255))]) + raw[i + 1:]
+    elif damage == "garbage":
+        raw = draw(st.binary(max_size=300))
+    # gzip's CRC-32 covers every byte of a .nii.gz: a change is caught, or it changed nothing that counts
+    # (the gzip header's time stamp); a cut NIfTI is always short of what its header promises.
+    guarded = fmt == "nii.gz" or (fmt == "nii" and damage == "truncate")
+    return raw, f".{fmt}", mask, damage, guarded
+
+
+@FUZZ
+@given(case=malformed_masks(), via_cli=st.booleans())
+def test_malformed_masks_give_exact_counts_or_one_clean_error(case, via_cli):
+    raw, suffix, mask, damage, guarded = case
+    path = _file(raw, suffix)
+    try:
+        counted = _counted([path], InputSpec(workers=1, mask_mode="index", num_classes=3), via_cli,
+                           ("--mask-mode", "index", "--num-classes", "3"))
+    finally:
+        path.unlink()
+    if counted is None:
+        assert damage != "none", "a valid mask refused"
+        return
+    pos, neg, _ = _pos_neg(counted)
+    want = np.bincount(mask.ravel(), minlength=3).astype(np.float64)
+    if damage == "none" or guarded:
+        np.testing.assert_array_equal(pos, want)
+        np.testing.assert_array_equal(neg, mask.size - want)
+    else:  # a PNG or TIFF without a checksum over its pixels: what it now holds, counted consistently
+        assert np.all(pos >= 0) and np.all(neg >= 0) and len(pos) == 3
+
+
+# ------------------------------------------------------------------------------ tables, through the CLI
+
+
+@FUZZ
+@given(case=near_valid_csv())
+def test_near_valid_csv_through_the_cli_counts_right_or_exits_with_one_line(case):
+    text, delimiter, ncols = case
+    path = _file(text.encode(), ".csv")
+    columns = ",".join(f"c{j}" for j in range(ncols))
+    try:
+        counted = _counted([path], InputSpec(), True, ("--columns", columns, "--delimiter", delimiter))
+    finally:
+        path.unlink()
+    expected = _reference(text.replace("\r\n", "\n"), delimiter, ncols)
+    if counted is None:
+        assert expected is None, f"valid table refused:\n{text!r}"
+        return
+    assert expected is not None, f"invalid table counted:\n{text!r}"
+    pos, neg, classes = _pos_neg(counted)
+    assert classes == [f"c{j}" for j in range(ncols)]
+    np.testing.assert_allclose(pos, expected[0], atol=1e-6)
+    np.testing.assert_allclose(neg, expected[1], atol=1e-6)

@@ -10,15 +10,17 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from hypothesis import given, settings
+from hypothesis import event, given, settings
 from hypothesis import strategies as st
 from PIL import Image
+from test_masks import write_nifti
 from torch.utils.data import Dataset
 
 from bceweights import api, count_dataset, maskmath, readers
 from bceweights.engines import count_paths
 from bceweights.errors import InputError, UsageError
 from bceweights.policy import ValuePolicy
+from bceweights.readers import maskfiles
 from bceweights.readers.base import TARGET_BUDGET, Partition
 from bceweights.spec import InputSpec
 from bceweights.targets import sample_targets_of
@@ -341,8 +343,36 @@ def test_a_tiff_of_several_series_is_refused(tmp_path):
     with tifffile.TiffWriter(tmp_path / "two.tif") as tif:
         tif.write(np.zeros((4, 4), np.uint8))
         tif.write(np.ones((3, 5), np.uint8))
-    with pytest.raises(InputError, match=r"two\.tif: a TIFF of 2 series"):
+    with pytest.raises(InputError, match=r"two\.tif: a TIFF of 2 separate images \(\[4, 4\], \[3, 5\]\)"):
         api.count(tmp_path / "two.tif", workers=1)
+
+
+def test_every_page_of_a_tiff_stack_is_counted(tmp_path):
+    # A page stack (as Pillow, ImageJ or a scanner write it) is one image: a [D, H, W] volume.
+    pages = [RNG.choice([0, 1, 2], size=(6, 7)).astype(np.uint8) for _ in range(4)]
+    images = [Image.fromarray(p) for p in pages]
+    images[0].save(tmp_path / "stack.tif", save_all=True, append_images=images[1:])
+    counts = api.count(tmp_path / "stack.tif", workers=1, mask_mode="index")
+    assert counts.spatial_ndim == 3 and counts.samples == 1
+    pos, neg, *_ = brute([np.stack(pages)], 3)
+    assert counts.pos.tolist() == pos.tolist() and counts.neg.tolist() == neg.tolist()
+
+
+def test_a_tiff_whose_image_leaves_pages_out_is_refused(tmp_path):
+    tifffile = pytest.importorskip("tifffile")
+    with tifffile.TiffWriter(tmp_path / "thumb.tif") as tif:
+        tif.write(np.zeros((8, 8), np.uint8))
+        tif.write(np.full((2, 2), 9, np.uint8), subfiletype=1)  # a thumbnail: not part of the image
+    with pytest.raises(InputError, match=r"thumb\.tif: a TIFF of 2 pages whose image uses 1"):
+        api.count(tmp_path / "thumb.tif", workers=1)
+
+
+def test_without_tifffile_a_page_stack_is_refused(tmp_path, monkeypatch):
+    images = [Image.fromarray(np.full((3, 3), i, np.uint8)) for i in range(3)]
+    images[0].save(tmp_path / "stack.tif", save_all=True, append_images=images[1:])
+    monkeypatch.setitem(__import__("sys").modules, "tifffile", None)  # Pillow reads the TIFF
+    with pytest.raises(InputError, match=r"stack\.tif: a TIFF of 3 pages; save one mask per file"):
+        api.count(tmp_path / "stack.tif", workers=1)
 
 
 def test_a_classes_file_naming_a_class_twice_names_the_classes_file(tmp_path):
@@ -351,6 +381,38 @@ def test_a_classes_file_naming_a_class_twice_names_the_classes_file(tmp_path):
     names.write_text("sky\nroad\nsky\n")
     with pytest.raises(InputError, match=r"names\.txt: the classes file names 'sky' twice"):
         api.count(tmp_path / "m", classes_file=names, workers=1)
+
+
+@pytest.mark.parametrize("targets", [
+    [np.array([5]), np.array([3, 1_000_000])],  # scalar class ids: would be 1,000,001 classes
+    [np.zeros((4, 4), np.int32), np.full((4, 4), 1_000_000, np.int32)],  # a mask of them
+])
+def test_count_dataset_refuses_a_stray_class_id_before_making_its_classes(targets):
+    tracemalloc.start()
+    try:
+        with pytest.raises(InputError, match=r"sample 1: mask value 1000000 is too large for a class id"):
+            count_dataset(Targets(targets), mode="index", progress=False)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 64 * 2**20, f"peak {peak / 2**20:.0f} MiB"  # 1M classes held ~340 MB
+    wide = count_dataset(Targets([np.array([3]), np.array([maskmath.MAX_INDEX_CLASSES - 1])]), mode="index",
+                         progress=False)
+    assert wide.num_classes == maskmath.MAX_INDEX_CLASSES
+
+
+def test_index_masks_refuse_a_stray_id_naming_the_file(tmp_path):
+    masks = [np.zeros((5, 6), np.uint16) for _ in range(3)]
+    masks[0][0, :3] = 1
+    masks[2][1, 1] = 65535  # a void value nobody declared: 65,536 classes
+    for i, m in enumerate(masks):
+        np.save(tmp_path / f"m{i}.npy", m)
+    for workers in (1, 2):
+        with pytest.raises(InputError, match=r"m2\.npy: value 65535 would make 65,536 classes"):
+            api.count(tmp_path, mask_mode="index", workers=workers)
+    assert api.count(tmp_path, mask_mode="index", ignore_index=(65535,), workers=1).num_classes == 2
+    declared = api.count(tmp_path, mask_mode="index", num_classes=65536, workers=1)
+    assert declared.pos[65535] == 1 and declared.pos[1] == 3
 
 
 def test_count_dataset_refuses_a_huge_class_id_before_allocating():
@@ -443,3 +505,85 @@ def test_voc_folder_with_no_options_passes_its_checks(shared_data, tmp_path, cli
     result = cli("compute", folder, "-o", tmp_path / "w.pt")
     assert result.exit_code == 0, result.stderr
     assert result.stdout.count("PASS  ") == 4
+    checked = cli("validate", tmp_path / "w.pt", folder)  # counted again: the same auto decision
+    assert checked.exit_code == 0, checked.stderr
+    assert checked.stdout.count("PASS  ") == 4
+
+
+# ------------------------------------------- NIfTI counted while it inflates = the array's histogram
+
+nifti_cases = st.tuples(
+    st.sampled_from(["uint8", "int8", "int16", "uint16", "int32", "float32", "float64"]),
+    st.tuples(st.lists(st.sampled_from([0, 0, 0, 1, 2, 5, 255, 300]), min_size=1, max_size=60),
+              st.lists(st.sampled_from([-1, -7, 2_000_000, 0.5, np.nan]), max_size=2)).map(lambda t: t[0] + t[1]),
+    st.sampled_from([(), (), (), (255,), (255,), (-1,), (-1, 5), (2_000_000,)]),
+    st.sampled_from(["index", "binary", "auto"]),
+    st.sampled_from([(0.0, 0.0), (2.0, 1.0)]),
+)
+
+
+@settings(max_examples=120, deadline=None)
+@given(case=nifti_cases, gz=st.booleans())
+def test_a_nifti_streamed_histogram_equals_the_histogram_of_its_array(tmp_path_factory, case, gz):
+    """``maskfiles.file_histogram`` of a NIfTI (counted while it inflates) against ``maskmath.histogram``
+    of the same volume decoded whole: the same histogram and void pixels, or the same refusal; and the
+    readers count it as they count the same values saved as an .npy mask."""
+    dtype, pool, ignore, mode, (slope, inter) = case
+    raw = np.resize(np.asarray(pool, dtype=np.float64), (3, 4, 5))
+    info = np.iinfo(dtype) if np.dtype(dtype).kind in "iu" else None
+    if info is not None:
+        raw = np.where(np.isfinite(raw) & (raw == np.floor(raw)) & (raw >= info.min) & (raw <= info.max), raw, 0)
+    arr = raw.astype(dtype)
+    path = write_nifti(tmp_path_factory.mktemp("nii") / ("v.nii.gz" if gz else "v.nii"), arr, slope=slope,
+                       inter=inter)
+    values = arr * slope + inter if slope else arr  # what nibabel (and the checks) read
+    ids, binary = frozenset(int(v) for v in ignore), mode == "binary"
+    try:
+        want = maskmath.histogram(values, ids, binary=binary)
+    except maskmath.MaskValueError as exc:
+        want = exc.reason
+    try:
+        found = maskfiles.file_histogram(path, "nifti", ids, binary=binary)
+    except maskmath.MaskValueError as exc:
+        got = exc.reason
+    except InputError as exc:
+        got = "fraction" if "not a class id" in exc.message else "large" if "too large" in exc.message else exc.message
+    else:
+        if found is None:  # an ignore id the stream cannot tell apart: the volume is decoded instead
+            assert any(abs(v) > maskmath.MAX_DENSE_VALUE for v in ids)
+            return
+        got = (found.hist, found.void_other)
+        assert found.shape == arr.shape
+    event(f"refused: {want}" if isinstance(want, str) else "counted")
+    if isinstance(want, str) or isinstance(got, str):
+        if want == "negative" and got == "large":  # below -MAX_DENSE_VALUE: both refuse, in other words
+            return
+        assert got == want
+        return
+    width = max(len(want[0]), len(got[0]))
+    np.testing.assert_array_equal(np.pad(got[0], (0, width - len(got[0]))), np.pad(want[0], (0, width - len(want[0]))))
+    assert len(got[0]) == len(want[0])
+    assert got[1] == want[1]
+
+
+def test_the_checks_never_one_hot_a_whole_volume(tmp_path):
+    # 192 x 192 x 128 voxels of 4 classes: the one-hot would be 72 MiB of float32; the raw volume 4.5 MiB
+    # (its histogram takes int64 slices of 4M voxels, 32 MiB).
+    vol = np.zeros((192, 192, 128), np.uint8)
+    vol[40:120, 40:120, 20:70] = 1
+    vol[70:90, 70:90, 40:50] = 2
+    vol[100:110, 60:70, 60:64] = 3
+    path = write_nifti(tmp_path / "v.nii.gz", vol)
+    spec = readers.get("nifti").finish(readers.get("nifti").count(
+        Partition("nifti", (str(path),)), InputSpec(workers=1)), InputSpec(workers=1)).spec
+    tracemalloc.start()
+    try:
+        sample = readers.get("nifti").sample_targets([path], spec, limit=1)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert sample.values.size <= TARGET_BUDGET and sample.values.shape[:2] == (1, 4)
+    assert peak < 48 * 2**20, f"peak {peak / 2**20:.0f} MiB"
+    d, h, w = sample.values.shape[2:]
+    cut = maskmath.centre(vol.shape, (d, h, w))
+    np.testing.assert_array_equal(sample.values[0], _one_hot_reference(vol[cut], 4, ()))

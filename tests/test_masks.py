@@ -163,6 +163,99 @@ def test_nifti_volume_is_3d(tmp_path):
     assert counts.spatial_ndim == 3
 
 
+_NIFTI_CODES = {"uint8": 2, "int16": 4, "int32": 8, "float32": 16, "float64": 64, "int8": 256, "uint16": 512}
+
+
+def write_nifti(path: Path, arr: np.ndarray, *, slope: float = 0.0, inter: float = 0.0) -> Path:
+    """A single-file NIfTI-1 written by hand (no nibabel): the 348-byte header, 4 bytes of extension
+    flag, the voxels in Fortran order; gzip when the name ends in .gz."""
+    import gzip
+    import struct
+
+    header = bytearray(348)
+    struct.pack_into("<i", header, 0, 348)
+    struct.pack_into("<8h", header, 40, arr.ndim, *arr.shape, *([1] * (7 - arr.ndim)))
+    struct.pack_into("<hh", header, 70, _NIFTI_CODES[arr.dtype.name], arr.dtype.itemsize * 8)
+    struct.pack_into("<8f", header, 76, 1, 1, 1, 1, 1, 1, 1, 1)
+    struct.pack_into("<3f", header, 108, 352.0, slope, inter)
+    header[344:348] = b"n+1\0"
+    data = bytes(header) + bytes(4) + np.asarray(arr).astype(arr.dtype.newbyteorder("<")).tobytes(order="F")
+    path.write_bytes(gzip.compress(data) if path.name.endswith(".gz") else data)
+    return path
+
+
+def test_a_nifti_whose_crc_fails_is_refused_not_counted(tmp_path, cli):
+    # A corrupt byte that inflates to class 9: nibabel stops before the gzip trailer and counted it.
+    import gzip
+
+    vol = RNG.choice([0, 1, 2], size=(6, 7, 5), p=[0.8, 0.15, 0.05]).astype(np.uint8)
+    good = write_nifti(tmp_path / "good.nii.gz", vol).read_bytes()
+    bad = vol.copy()
+    bad[3, 3, 3] = 9
+    damaged = bytearray(gzip.compress(gzip.decompress(write_nifti(tmp_path / "b.nii.gz", bad).read_bytes())))
+    damaged[-8:-4] = good[-8:-4]  # the trailer of the intact volume: its CRC-32 no longer matches
+    (tmp_path / "b.nii.gz").write_bytes(bytes(damaged))
+    # What a reader that stops at the end of the voxels sees (nibabel): the volume with class 9.
+    with gzip.open(tmp_path / "b.nii.gz") as fh:
+        seen = fh.read(352 + bad.size)[352:]
+    assert 9 in np.frombuffer(seen, np.uint8)
+    result = cli("compute", tmp_path / "b.nii.gz", "-o", tmp_path / "w.pt")
+    lines = result.stderr.strip().splitlines()
+    assert result.exit_code == 1 and len(lines) == 1, result.stderr
+    assert lines[0].startswith(f"Error: {tmp_path / 'b.nii.gz'}: the gzip data is corrupt (incorrect data check)")
+    assert not (tmp_path / "w.pt").exists()
+    assert_index_counts(api.count(tmp_path / "good.nii.gz", workers=1), [vol], 3)
+
+
+def test_nifti_masks_are_counted_and_sampled_without_nibabel(tmp_path, cli, monkeypatch):
+    monkeypatch.setitem(__import__("sys").modules, "nibabel", None)  # any import of it fails
+    vols = [RNG.choice([0, 1, 2, 255], size=(5, 8, 6), p=[0.7, 0.15, 0.1, 0.05]).astype(np.uint8) for _ in range(2)]
+    write_nifti(tmp_path / "a.nii.gz", vols[0])
+    write_nifti(tmp_path / "b.nii", vols[1].astype(np.int16))
+    counts = api.count(tmp_path, workers=1)  # auto: 255 above a gap is void
+    assert_index_counts(counts, vols, 3, ignore=(255,))
+    binary = api.count(tmp_path, workers=1, mask_mode="binary", ignore_index=(255,))
+    fg, bg, void, images = binary_reference(vols, ignore=(255,))
+    assert (binary.pos[0], binary.neg[0], binary.ignored[0], binary.image_count[0]) == (fg, bg, void, images)
+    result = cli("compute", tmp_path, "--workers", "1", "-o", tmp_path / "w.pt")
+    assert result.exit_code == 0 and result.stdout.count("PASS  ") == 4, result.stderr
+
+
+def test_nifti_values_the_rules_refuse_name_the_file(tmp_path):
+    neg = np.zeros((3, 4, 5), np.int16)
+    neg[1, 1, 1] = -3
+    write_nifti(tmp_path / "n.nii.gz", neg)
+    with pytest.raises(InputError, match=r"n\.nii\.gz: negative value -3 in the mask"):
+        api.count(tmp_path / "n.nii.gz", workers=1)
+    voided = api.count(tmp_path / "n.nii.gz", workers=1, ignore_index=(-3,), mask_mode="index")
+    assert voided.pos.tolist() == [59] and voided.ignored.tolist() == [1]
+    large = np.zeros((3, 4, 5), np.int32)
+    large[0, 0, 0] = 5_000_000
+    write_nifti(tmp_path / "l.nii", large)
+    with pytest.raises(InputError, match=r"l\.nii: value 5000000 is too large for a class id"):
+        api.count(tmp_path / "l.nii", workers=1)
+    instances = api.count(tmp_path / "l.nii", workers=1, mask_mode="binary")
+    assert (instances.pos[0], instances.neg[0]) == (1, 59)
+    soft = np.zeros((3, 4, 5), np.float32)
+    soft[2, 2, 2] = 0.5
+    write_nifti(tmp_path / "s.nii.gz", soft)
+    with pytest.raises(InputError, match=r"s\.nii\.gz: value 0\.5 is not a class id"):
+        api.count(tmp_path / "s.nii.gz", workers=1)
+
+
+def test_a_damaged_tiff_is_one_line_without_tifffiles_log(tmp_path, cli):
+    # Found by the fuzz test: 'II*' flipped to BigTIFF's 'II+' made tifffile raise IndexError (a
+    # traceback) after logging "invalid offset to first page" on stderr.
+    Image.fromarray(np.array([[2]], np.uint8)).save(tmp_path / "m.tif")
+    data = bytearray((tmp_path / "m.tif").read_bytes())
+    data[2] = ord("+")
+    (tmp_path / "m.tif").write_bytes(bytes(data))
+    result = cli("compute", tmp_path / "m.tif", "--mask-mode", "index", "--workers", "1", "-o", tmp_path / "w.pt")
+    assert result.exit_code == 1
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"Error: {tmp_path / 'm.tif'}: cannot read the TIFF mask ("), lines
+
+
 def test_npy_masks_need_an_explicit_mode(tmp_path, cli):
     arrays = index_masks(3, values=(0, 1, 4))
     for i, m in enumerate(arrays):

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from bceweights import count
 from bceweights.counts import Counts
-from bceweights.errors import InputError
+from bceweights.errors import InputError, UsageError
 from bceweights.policy import ValuePolicy, apply_policy
 
 CHEXPERT = [
@@ -211,3 +211,41 @@ def test_cli_policy_options_are_documented(cli):
     for flag in ("--uncertain", "--missing", "--ignore-value", "--hard", "--binarize"):
         assert flag in text
     assert "U-Ones" in text and "CheXpert" in text
+
+
+# ------------------------------------------------------------------------- a policy that cannot decide
+
+
+@pytest.mark.parametrize("threshold", [math.nan, math.inf, -math.inf])
+def test_binarize_needs_a_finite_threshold(threshold):
+    # No comparison with NaN holds: every label would be counted negative, silently.
+    with pytest.raises(UsageError, match="--binarize .*finite number"):
+        ValuePolicy(binarize=threshold)
+
+
+def test_ignore_value_nan_is_refused_with_the_missing_hint():
+    with pytest.raises(UsageError, match="--ignore-value nan") as info:
+        ValuePolicy(ignore_values=(9.0, math.nan))
+    assert "--missing ignore" in info.value.hint
+
+
+@pytest.mark.parametrize("field, value", [("uncertain", "maybe"), ("missing", "positive"),
+                                          ("binarize", "0.5"), ("ignore_values", ("9",))])
+def test_policy_choices_and_numbers_are_checked(field, value):
+    with pytest.raises(UsageError):
+        ValuePolicy(**{field: value})
+
+
+def test_a_valid_policy_is_kept_as_given():
+    policy = ValuePolicy(binarize=1, ignore_values=[9, -2.5])
+    assert policy.binarize == 1.0 and policy.ignore_values == (9.0, -2.5)
+
+
+@pytest.mark.parametrize("flags", [("--binarize", "nan"), ("--binarize", "inf"), ("--ignore-value", "nan")])
+def test_cli_refuses_nan_where_a_number_is_required(tmp_path, cli, flags):
+    path = write(tmp_path, "id,a\nx,0.2\ny,0.7\n")
+    result = cli("compute", path, "--columns", "a", *flags, "-o", tmp_path / "w.pt")
+    assert result.exit_code == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"Error: {flags[0]} ")
+    assert not (tmp_path / "w.pt").exists()

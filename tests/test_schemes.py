@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bceweights.counts import Counts
-from bceweights.errors import OptionsError, ZeroPositivesError
+from bceweights.errors import InputError, OptionsError, UsageError, ZeroPositivesError
 from bceweights.weights import (
     SCHEMES,
     WeightOptions,
@@ -223,6 +223,80 @@ def test_weights_are_always_finite(pairs, scheme, normalize, zero, min_count, sm
         assert (w.pos_weight[pos <= 0] == 1).all()
 
 
+# ------------------------------------------------- no pos_weight 0 for a class that is present
+
+extreme_values = st.one_of(st.just(0.0), st.integers(1, 10**12).map(float),
+                           st.floats(1e-300, 1e300, allow_nan=False, allow_infinity=False))
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    st.lists(st.tuples(extreme_values, extreme_values), min_size=1, max_size=6),
+    st.sampled_from(sorted(SCHEMES)),
+    st.sampled_from(["none", "mean", "sum"]),
+    st.sampled_from(["warn", "skip"]),
+    st.sampled_from([0.0, 1.0, 10.0]),
+    st.sampled_from([0.0, 0.5, 1e-300]),
+    st.sampled_from([None, (0.0, None), (None, 1e-30), (0.01, 100.0), (None, 5.0), (3.0, 3.0)]),
+    st.sampled_from([0.0, 0.9, 0.9999]),
+)
+def test_no_options_give_a_class_pos_weight_0(pairs, scheme, normalize, zero, min_count, smoothing, clip, beta):
+    """Saved as float32, every pos_weight is positive: 0 would delete the class's positive loss term.
+    Every class weight is positive too, but for the classes --zero-positives skip drops on purpose."""
+    pos = np.array([p for p, _ in pairs])
+    neg = np.array([n for _, n in pairs])
+    pixels = np.minimum(np.ceil(pos * 3 + neg), 2.0**62)  # Counts holds them as int64
+    counts = Counts([f"c{i}" for i in range(len(pos))], pos=pos, neg=neg, image_pixels=pixels)
+    w = compute_weights(counts, WeightOptions(scheme=scheme, normalize=normalize, zero_positives=zero,
+                                              min_count=min_count, smoothing=smoothing, clip=clip, beta=beta))
+    saved_pw = torch.tensor(w.pos_weight, dtype=torch.float32)
+    saved_cw = torch.tensor(w.class_weight, dtype=torch.float32)
+    assert (saved_pw > 0).all() and torch.isfinite(saved_pw).all()
+    skipped = ((pos <= 0) | (pos < min_count)) if zero == "skip" else np.zeros(len(pos), bool)
+    assert (saved_cw[torch.from_numpy(~skipped)] > 0).all() and torch.isfinite(saved_cw).all()
+    assert (saved_cw[torch.from_numpy(skipped)] == 0).all()
+
+
+@pytest.mark.parametrize("smoothing", [0.0, 2.0])
+def test_a_class_without_negatives_gets_pos_weight_1_and_a_warning(smoothing):
+    w = weights_of([10, 5], [0, 15], smoothing=smoothing)
+    assert w.pos_weight[0] == 1.0  # not 0 (N/P), nor (0 + K) / (10 + K)
+    assert w.pos_weight[1] == pytest.approx((15 + smoothing) / (5 + smoothing))
+    assert w.zero_negative == ["c0"]
+    assert any(m.startswith("no negative example for c0: pos_weight set to 1") for m in w.warnings)
+
+
+def test_skip_drops_only_the_flagged_classes_not_one_the_scheme_cannot_weigh():
+    # c1 has positives but no pixels of its images: median-frequency cannot weigh it; skip must not
+    # drop it as if it were absent (it takes the largest weight of the others, as under warn).
+    counts = Counts(["c0", "c1", "c2"], pos=[10, 5, 0], neg=[90, 95, 100], image_pixels=[100, 0, 0])
+    for zero in ("warn", "skip"):
+        w = compute_weights(counts, WeightOptions(scheme="median-frequency", zero_positives=zero))
+        assert w.class_weight[1] == w.class_weight[0] == 1.0
+        assert w.class_weight[2] == (0.0 if zero == "skip" else 1.0)
+
+
+@pytest.mark.parametrize("clip", [(None, 0.0), (0.0, 0.0)])
+def test_a_clip_max_of_0_is_refused(clip):
+    with pytest.raises(UsageError, match="--clip MAX must be above 0"):
+        WeightOptions(clip=clip)
+    with pytest.raises(UsageError, match="--clip MAX must be above 0"):
+        parse_clip(":0")
+
+
+def test_no_class_is_an_input_error():
+    with pytest.raises(InputError, match="no class"):
+        compute_weights(Counts([]))
+
+
+@pytest.mark.parametrize("options", [dict(smoothing=math.inf), dict(smoothing=math.nan), dict(beta=math.nan),
+                                     dict(min_count=math.nan), dict(enet_k=math.inf), dict(smoothing="1"),
+                                     dict(normalize="max"), dict(clip=("a", None))])
+def test_bad_weight_options_are_usage_errors(options):
+    with pytest.raises(UsageError):
+        WeightOptions(**options)
+
+
 # ---------------------------------------------------------------------------------- Counts.image_pixels
 
 
@@ -292,7 +366,8 @@ def test_cli_min_count_and_strict(tmp_path, cli):
 
 
 @pytest.mark.parametrize("args", [["--clip", "5:1"], ["--clip", "x"], ["--beta", "1"], ["--enet-k", "0.9"],
-                                  ["--scheme", "focal"], ["--smoothing", "-1"], ["--min-count", "-2"]])
+                                  ["--scheme", "focal"], ["--smoothing", "-1"], ["--min-count", "-2"],
+                                  ["--smoothing", "inf"], ["--clip", ":0"]])
 def test_cli_bad_weight_options_are_usage_errors(tmp_path, cli, args):
     result = cli("compute", write_table(tmp_path), *args, "-o", tmp_path / "w.pt")
     assert result.exit_code == 2

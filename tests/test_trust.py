@@ -383,12 +383,12 @@ def test_a_bad_weight_flag_value_exits_2(cli, args, message):
 
 
 @pytest.mark.parametrize("args, message", [
-    (["--binarize", "nan"], "--binarize nan: the threshold is a finite number (hint: e.g. 0.5: a value y "
-                            "counts as y >= 0.5)"),
-    (["--binarize", "inf"], "--binarize inf: the threshold is a finite number (hint: e.g. 0.5: a value y "
-                            "counts as y >= 0.5)"),
-    (["--ignore-value", "nan"], "--ignore-value nan: not a value a label can hold (hint: blanks and NaN are "
-                                "missing values: --missing ignore leaves them out)"),
+    (["--binarize", "nan"], "--binarize nan: the threshold must be a finite number (hint: e.g. --binarize 0.5 "
+                            "counts y >= 0.5 as positive)"),
+    (["--binarize", "inf"], "--binarize inf: the threshold must be a finite number (hint: e.g. --binarize 0.5 "
+                            "counts y >= 0.5 as positive)"),
+    (["--ignore-value", "nan"], "--ignore-value nan: NaN (a blank) is a missing value, not a sentinel (hint: "
+                                "pass --missing ignore to count missing values as neither)"),
     (["--columns", "a", "--exclude-columns", "a"], "--columns and --exclude-columns both name 'a' (hint: a "
                                                    "column is either a label or left out)"),
     (["--delimiter", "::"], "--delimiter '::': the delimiter is one character (not a quote or a line end) "
@@ -561,8 +561,8 @@ def test_where_values_of_one_column_are_alternatives():
     ({"where": 5}, "where=5: expected 'column=value', a mapping {column: value} or (column, value) pairs"),
     ({"columns": 3}, "columns=3: expected a name or a list of names"),
     ({"columns": []}, "columns=[]: no name given (hint: leave columns out (None) to detect them)"),
-    ({"binarize": float("nan")}, "binarize=nan: the threshold is a finite number (hint: e.g. 0.5: a value y "
-                                 "counts as y >= 0.5)"),
+    ({"binarize": float("nan")}, "--binarize nan: the threshold must be a finite number (hint: e.g. --binarize "
+                                 "0.5 counts y >= 0.5 as positive)"),
     ({"delimiter": "::"}, "delimiter='::': the delimiter is one character (not a quote or a line end) (hint: "
                           "e.g. ',' ';' '|' or tab)"),
     ({"columns": "Mass", "exclude_columns": "Mass"}, "columns= and exclude_columns= both name 'Mass' (hint: a "
@@ -570,7 +570,7 @@ def test_where_values_of_one_column_are_alternatives():
     ({"colums": "Mass"}, "compute() got an unknown option colums= (hint: did you mean columns=?)"),
     ({"scheme": "bogus"}, "unknown scheme 'bogus'; choose one of inverse, inverse-sqrt, effective-number, "
                           "median-frequency, enet"),
-    ({"smoothing": -1.0}, "--smoothing must be >= 0, got -1"),
+    ({"smoothing": -1.0}, "--smoothing must be a finite number >= 0, got -1"),
 ])
 def test_library_errors_name_the_argument_never_the_file(options, message):
     with pytest.raises(UsageError) as refused:

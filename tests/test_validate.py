@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from bceweights.api import Result, compute
 from bceweights.counts import Counts
-from bceweights.errors import CheckFailed, OptionsError
+from bceweights.errors import CheckFailed, InputError, OptionsError
 from bceweights.validate import (
     CheckResult,
     TargetBatch,
@@ -531,3 +531,64 @@ def test_compute_and_validate_with_a_file_list_of_mask_ids(tmp_path, cli):
     assert torch.load(out, weights_only=True)["meta"]["samples"] == 2
     checked = cli("validate", out, *args, "-q")
     assert checked.exit_code == 0, checked.stderr
+
+
+# ------------------------------------------------------------------ weights files that cannot be read
+
+
+def _broken_payloads():
+    """(name, change to a real payload, what the error says): each used to raise a traceback in
+    report or validate (sparse, meta, complex, float8, nested ...) or be read as something else."""
+    return [
+        ("sparse", lambda p: p.update(pos_weight=p["pos_weight"].to_sparse()), "'pos_weight' is a sparse_coo tensor"),
+        ("meta", lambda p: p.update(pos_weight=torch.empty(4, device="meta")), "'pos_weight' is a meta tensor"),
+        ("complex", lambda p: p.update(class_weight=p["class_weight"].to(torch.complex64)),
+         "'class_weight' is of dtype complex64, not real numbers"),
+        ("float8", lambda p: p.update(pos_weight=p["pos_weight"].to(torch.float8_e4m3fn)),
+         "'pos_weight' is of dtype float8_e4m3fn"),
+        ("float8 counts", lambda p: p.update(neg_count=p["neg_count"].to(torch.float8_e5m2)),
+         "'neg_count' is of dtype float8_e5m2"),
+        ("bool", lambda p: p.update(class_weight=torch.ones(4, dtype=torch.bool)), "'class_weight' is of dtype bool"),
+        ("list", lambda p: p.update(pos_count=[1.0, 2.0, 3.0, 4.0]), "'pos_count' is a list, not a tensor"),
+        ("sparse pairs", lambda p: p.update(cooccurrence=torch.eye(4).to_sparse()), "'cooccurrence' is a sparse_coo"),
+        ("zero classes", lambda p: p.update(classes=[], **{k: torch.zeros(0) for k in
+                                                           ("pos_count", "neg_count", "pos_weight", "class_weight")}),
+         "it holds no class"),
+        ("edited meta", lambda p: p["meta"].update(counts={"classes": ["A"], "pos": [1, 2]}),
+         "its meta cannot be read back"),
+    ]
+
+
+@pytest.mark.parametrize("name, change, message", _broken_payloads(), ids=[c[0] for c in _broken_payloads()])
+def test_a_weights_file_with_unreadable_tensors_is_one_line(tmp_path, cli, name, change, message):
+    from bceweights import io
+
+    csv = labels_csv(tmp_path)
+    payload = compute(csv).payload()
+    payload["meta"] = dict(payload["meta"])
+    change(payload)
+    path = tmp_path / "w.pt"
+    torch.save(payload, path)
+    with pytest.raises(InputError) as info:
+        io.load(path)
+    assert info.value.message == f"{path}: not a weights file written by bceweights ({message}" + \
+        info.value.message.split(message, 1)[1]
+    for args in (["report", path], ["validate", path, csv]):
+        result = cli(*args)
+        lines = result.stderr.strip().splitlines()
+        assert result.exit_code == 1 and len(lines) == 1, result.stderr
+        assert lines[0].startswith(f"Error: {path}: not a weights file written by bceweights ({message}")
+
+
+def test_a_weights_file_written_by_compute_passes_the_loading_checks(tmp_path):
+    from bceweights import io
+    from bceweights.payload import problem
+
+    result = compute(labels_csv(tmp_path))
+    result.save(tmp_path / "w.pt")
+    assert problem(result.payload()) is None
+    assert io.load(tmp_path / "w.pt")["classes"] == ["A", "B", "C", "D"]
+
+
+def test_optimal_constant_logit_of_no_class_is_empty():
+    assert optimal_constant_logit([], []).shape == (0,)

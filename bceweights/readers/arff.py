@@ -11,6 +11,11 @@ order, so that is the order of ``pos_weight``. A note records when the XML's ord
 
 Values: ``0``/``1`` (or another number, through the value policy), ``?`` is missing. In a sparse row an
 omitted attribute holds its first nominal value (``0`` for ``{0,1}``), as in Weka.
+
+Refused, naming the file and the line, since each would count something else than the labels: a
+sparse index outside the attributes (or given twice in a row, or without a value), a sparse row without
+its closing ``}``, an empty field (ARFF writes a missing value as ``?``), a MEKA ``-C n`` that names
+more attributes than the file declares, and ``-C 0`` (no label at all).
 """
 
 from __future__ import annotations
@@ -167,6 +172,12 @@ def label_columns(path: Path, spec: InputSpec) -> tuple[_Header, list[int], list
                     hint="pass --label-attributes NAME,NAME,... or put the MULAN .xml beside the .arff",
                 )
             k = int(match.group(1))
+            if k == 0 or abs(k) > len(header.names):
+                # A bound past the attributes would count features (or nothing) as labels.
+                what = ("no label attribute" if k == 0 else f"{abs(k)} label attributes, but the file "
+                        f"declares {len(header.names)} attributes")
+                raise InputError(f"{path}: the MEKA header's -C {k} names {what}",
+                                 hint="fix -C in @relation, or pass --label-attributes NAME,NAME,...")
             wanted = header.names[:k] if k >= 0 else header.names[k:]
             source = f"the MEKA header (-C {k})"
     position = {name: i for i, name in enumerate(header.names)}
@@ -187,8 +198,10 @@ def label_columns(path: Path, spec: InputSpec) -> tuple[_Header, list[int], list
 
 def _number(text: str, path: Path, line: int, name: str) -> float:
     text = _unquote(text)
-    if text == "?" or text == "":
+    if text == "?":
         return float("nan")
+    if not text.strip():
+        raise InputError(f"{path}: line {line}: label '{name}' is empty (ARFF writes a missing value as ?)")
     try:
         return float(text)
     except ValueError:
@@ -224,7 +237,7 @@ def _rows(path: Path, spec: InputSpec, classes: Sequence[str] | None) -> Iterato
         for number, done, line in _lines(fh, header.data_line + 1):
             row = default.copy()
             if line.startswith("{"):
-                _fill_sparse(row, line, slot, names, path, number)
+                _fill_sparse(row, line, width, slot, names, path, number)
             else:
                 _fill_dense(row, line, width, columns, names, path, number)
             rows.append(row)
@@ -237,11 +250,17 @@ def _rows(path: Path, spec: InputSpec, classes: Sequence[str] | None) -> Iterato
         yield replace(_batch(rows, lines, names, spec, path, done), notes=tuple(notes))
 
 
-def _fill_sparse(row: np.ndarray, line: str, slot: dict[int, int], names: list[str], path: Path,
+def _fill_sparse(row: np.ndarray, line: str, width: int, slot: dict[int, int], names: list[str], path: Path,
                  number: int) -> None:
-    """Set the label slots that a sparse row ``{index value, ...}`` names; the rest keep the default."""
-    body = line[1:line.index("}")] if "}" in line else line[1:]
-    for entry in body.split(","):
+    """Set the label slots that a sparse row ``{index value, ...}`` names; the rest keep the default.
+    Every index is checked, a feature's too: one past the attributes means the row is not the
+    header's (a shifted or truncated file), and its labels cannot be trusted."""
+    end = line.find("}")
+    if end < 0:
+        raise InputError(f"{path}: line {number}: a sparse row without its closing '}}'",
+                         hint="the file may be truncated")
+    seen: set[int] = set()
+    for entry in line[1:end].split(","):
         entry = entry.strip()
         if not entry:
             continue
@@ -250,6 +269,14 @@ def _fill_sparse(row: np.ndarray, line: str, slot: dict[int, int], names: list[s
             col = int(index)
         except ValueError:
             raise InputError(f"{path}: line {number}: bad sparse entry {entry!r}") from None
+        if not 0 <= col < width:
+            raise InputError(f"{path}: line {number}: sparse index {col} is outside the {width} attributes "
+                             f"(0-{width - 1})")
+        if col in seen:
+            raise InputError(f"{path}: line {number}: sparse index {col} is given twice")
+        seen.add(col)
+        if not value.strip():
+            raise InputError(f"{path}: line {number}: sparse entry {entry!r} has no value")
         j = slot.get(col)
         if j is not None:
             row[j] = _number(value, path, number, names[j])

@@ -3,7 +3,11 @@
 Layout: a 2-D array is ``[N, C]``, N samples × C classes. ``--class-axis`` names the class axis of any
 other layout: ``--class-axis 0`` for ``[C, N]``; for an N-D array every other axis is a sample axis
 (``[N, H, W, C]`` with ``--class-axis 3`` counts N·H·W samples). A 1-D array is one class. An array of
-3 or more axes needs ``--class-axis``: it may as well be a stack of masks (``--mask-mode``).
+3 or more axes needs ``--class-axis``: it may as well be a stack of masks (``--mask-mode``). A 2-D
+array that would be more than :data:`MANY_CLASSES` classes, over 8 times more classes than samples
+(``[14, 78468]``: ChestX-ray14's labels saved as ``[C, N]``), needs ``--class-axis`` too: read as
+``[N, C]`` it would be 78,468 classes of 14 samples. An array with no class (a class axis of length 0)
+is an error.
 
 Values go through the value policy (:mod:`bceweights.policy`): 0/1, soft values in [0, 1], -1
 (uncertain), NaN (missing); anything else is an error naming the sample.
@@ -29,13 +33,14 @@ import math
 import zipfile
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
+from tokenize import TokenError
 from typing import ClassVar
 
 import numpy as np
 
 from ..classnames import read_classes_file
 from ..counts import Counts, merge_same_classes, short_names
-from ..errors import InputError, OptionsError, UsageError, describe, reader_boundary, require
+from ..errors import PARSER_ERRORS, InputError, OptionsError, UsageError, describe, reader_boundary, require
 from ..policy import apply_policy
 from ..spec import POLICY_OPTIONS, InputSpec
 from .base import (
@@ -50,6 +55,12 @@ from .base import (
 )
 
 CHUNK_ELEMENTS = 1 << 22
+#: What NumPy's ``.npy`` header parser and zipfile raise on damaged bytes besides ValueError and OSError
+#: (a cut header dict: SyntaxError, tokenize.TokenError).
+_NUMPY_ERRORS = (*PARSER_ERRORS, TokenError)
+#: A 2-D array with more classes than this, and over 8x more classes than samples, is taken for a
+#: transposed ``[C, N]`` and needs ``--class-axis`` (0 for ``[C, N]``, 1 to count that many classes).
+MANY_CLASSES = 1024
 #: Below twice this many rows a batch is counted in one piece (a thread hand-off costs ~50 µs).
 SPLIT_ROWS = 8192
 #: At most this many whole files in one Dask partition.
@@ -187,7 +198,7 @@ class NpyReader(_ArrayFileReader):
     def open(self, path: Path, spec: InputSpec) -> _ArraySource:
         if spec.key is not None:
             raise UsageError(f"--key {spec.key}: a .npy file holds one array; --key is for .npz and .pt")
-        with reader_boundary(path, "the .npy file"):
+        with reader_boundary(path, "the .npy file", also=_NUMPY_ERRORS):
             array = np.load(path, mmap_mode="r", allow_pickle=False)
         if not isinstance(array, np.ndarray):  # np.load opens a zip too, as an NpzFile
             array.close()
@@ -236,14 +247,21 @@ class PtReader(_ArrayFileReader):
         name = _first_zip_member(head)
         if name is not None:
             return 1.0 if name.endswith(b"/data.pkl") else 0.0  # torch.save's zip: <archive>/data.pkl first
-        return 1.0 if head.startswith(_LEGACY_TORCH_MAGIC) else 0.0
+        return 1.0 if _legacy_torch(head) else 0.0
 
     def open(self, path: Path, spec: InputSpec) -> _Source:
         return _open_pt(path, spec)
 
 
-#: A pickle (protocol 2) of torch's legacy serialization magic number, how pre-1.6 files begin.
-_LEGACY_TORCH_MAGIC = b"\x80\x02\x8a\x0al\xfc\x9cF\xf9 j\xa8P\x19"
+#: torch's legacy serialization magic number as a pickled int (opcode LONG1), how files written by
+#: torch before 1.6 (or with ``_use_new_zipfile_serialization=False``) begin, after the protocol (and,
+#: from protocol 4, a frame) opcode: ``\x80\x02`` + this for the default protocol 2.
+_LEGACY_TORCH_LONG = b"\x8a\x0al\xfc\x9cF\xf9 j\xa8P\x19"
+
+
+def _legacy_torch(head: bytes) -> bool:
+    """Whether ``head`` starts a legacy torch.save file (a pickle whose first object is the magic number)."""
+    return head[:1] == b"\x80" and _LEGACY_TORCH_LONG in head[2:2 + 9 + len(_LEGACY_TORCH_LONG)]
 
 
 def _first_zip_member(head: bytes) -> bytes | None:
@@ -359,7 +377,7 @@ def _read_blocks(path: Path, source: _Source) -> Iterator[np.ndarray]:
     """``source.blocks()``, each read inside the decode boundary (a truncated archive, a bad page)."""
     blocks = source.blocks()
     while True:
-        with reader_boundary(path, "the array"):
+        with reader_boundary(path, "the array", also=_NUMPY_ERRORS):
             block = next(blocks, None)
         if block is None:
             return
@@ -395,6 +413,9 @@ class _Source:
         self.shape = tuple(int(s) for s in shape)
         self.axis = _class_axis(path, self.shape, spec.class_axis)
         self.num_classes = 1 if len(self.shape) == 1 else self.shape[self.axis]
+        if self.num_classes == 0:
+            raise InputError(f"{path}: holds no class (an array {list(self.shape)} whose class axis "
+                             f"{self.axis} has length 0)", hint="check --class-axis, or the array that was saved")
         self.samples = int(np.prod(self.shape)) // max(self.num_classes, 1)
         self.names = names
         #: Rows (after flattening the non-class axes) before this source's first one.
@@ -412,6 +433,14 @@ def _class_axis(path: Path, shape: tuple[int, ...], class_axis: int | None) -> i
         if not -ndim <= class_axis < ndim:
             raise OptionsError(f"--class-axis {class_axis}: {path} has {ndim} axes {list(shape)}")
         return class_axis % ndim
+    if ndim == 2 and shape[1] > MANY_CLASSES and shape[1] > 8 * shape[0]:
+        # Counting it as [N, C] would take minutes and hold a weight per sample: ask which it is.
+        raise InputError(
+            f"{path}: an array {list(shape)} would be {shape[1]:,} classes of {shape[0]:,} samples; "
+            "multi-hot arrays are [N, C] (samples x classes)",
+            hint=f"if it is [C, N] ({shape[0]:,} classes) pass --class-axis 0; to count {shape[1]:,} classes "
+            "pass --class-axis 1",
+        )
     if ndim <= 2:
         return ndim - 1
     raise InputError(
@@ -504,6 +533,14 @@ class _NpzStream(_Source):
 
 class _TensorSource(_Source):
     def __init__(self, path: Path, tensor, spec: InputSpec, names: list[str] | None = None):
+        import torch
+
+        if getattr(tensor, "is_nested", False) or tensor.layout != torch.strided:
+            kind = "nested" if getattr(tensor, "is_nested", False) else str(tensor.layout).replace("torch.", "")
+            raise InputError(f"{path}: holds a {kind} tensor; labels are read from dense tensors",
+                             hint="save labels.to_dense()")
+        if tensor.device.type == "meta":
+            raise InputError(f"{path}: holds a meta tensor (a shape without values), not labels")
         super().__init__(path, tuple(tensor.shape), spec, names)
         if tensor.is_complex() or tensor.is_quantized:
             raise InputError(f"{path}: holds {tensor.dtype} values, not labels")
@@ -516,8 +553,8 @@ class _TensorSource(_Source):
         step = _rows_per_block(tuple(view.shape))
         for i in range(0, view.shape[0], step):
             block = view[i:i + step].reshape(-1, c)
-            if block.dtype in (torch.float16, torch.bfloat16):
-                block = block.float()
+            if block.dtype.is_floating_point and block.dtype not in (torch.float32, torch.float64):
+                block = block.float()  # float16, bfloat16, float8: NumPy has no such dtype (or none at all)
             yield block.numpy()
 
 
@@ -545,7 +582,7 @@ def _read_npy_header(fh) -> tuple[tuple[int, ...], bool, np.dtype]:
 
 
 def _open_npz(path: Path, spec: InputSpec) -> _Source:
-    with reader_boundary(path, "the .npz file"):
+    with reader_boundary(path, "the .npz file", also=_NUMPY_ERRORS):
         zf = zipfile.ZipFile(path)
     with zf:
         members = {n[:-4]: n for n in zf.namelist() if n.endswith(".npy")}
@@ -553,37 +590,59 @@ def _open_npz(path: Path, spec: InputSpec) -> _Source:
         names = None
         for name_key in NAME_KEYS:
             if name_key in members and name_key != key:
-                with reader_boundary(path, "the .npz file"), zf.open(members[name_key]) as fh:
+                with reader_boundary(path, "the .npz file", also=_NUMPY_ERRORS), zf.open(members[name_key]) as fh:
                     values = np.lib.format.read_array(fh, allow_pickle=False)
                 if values.dtype.kind in "US":
                     names = [str(v) for v in values.reshape(-1)]
-        with reader_boundary(path, "the .npz file"), zf.open(members[key]) as fh:
+        with reader_boundary(path, "the .npz file", also=_NUMPY_ERRORS), zf.open(members[key]) as fh:
             shape, fortran, dtype = _read_npy_header(fh)
     probe = _Source(path, shape, spec)  # settles the class axis (or fails) before any data is read
     if not fortran and not dtype.hasobject and dtype.kind in "biuf" and probe.axis == len(shape) - 1:
         return _NpzStream(path, members[key], shape, dtype, spec, names)
-    with reader_boundary(path, "the .npz file"), np.load(path, allow_pickle=False) as data:
+    with reader_boundary(path, "the .npz file", also=_NUMPY_ERRORS), np.load(path, allow_pickle=False) as data:
         array = data[key]
     return _ArraySource(path, array, spec, names)
+
+
+def _unpickler_reason(exc: BaseException) -> str:
+    """The line of torch's long weights-only error that says what it refused."""
+    import re
+
+    match = re.search(r"WeightsUnpickler error:\s*([^\n]+)", str(exc))
+    reason = match.group(1).strip() if match else describe(exc)
+    if reason.startswith("Unsupported operand"):  # the pickle protocol's opcodes, not an object
+        reason += ": a pickle protocol torch's safe loader cannot read; save again with torch.save"
+
+    return reason if len(reason) <= 160 else reason[:157] + "..."
 
 
 def _open_pt(path: Path, spec: InputSpec) -> _Source:
     torch = require("torch", feature=".pt arrays")
     import pickle
+    import warnings
 
     with reader_boundary(path, "the .pt file"), open(path, "rb") as fh:
-        magic = fh.read(2)
-    if magic != b"PK" and magic[:1] != b"\x80":
+        head = fh.read(32)
+    if head[:2] != b"PK" and head[:1] != b"\x80":
         raise InputError(f"{path}: cannot read the .pt file (neither a zip archive nor a pickle, which "
                          "torch.save writes)", hint="is it a label file of another format? pass --format")
+    if head[:1] == b"\x80" and not _legacy_torch(head):
+        # torch.load would unpickle it as far as weights_only allows and fail on an opcode or a class.
+        raise InputError(f"{path}: a plain pickle (pickle.dump), not a file written by torch.save; bceweights "
+                         "never unpickles Python objects", hint="save the labels with torch.save(tensor, path) "
+                         "or np.save")
     try:
-        try:
-            obj = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
-        except RuntimeError:
-            # Files in the legacy (non-zip) format cannot be memory-mapped.
-            obj = torch.load(path, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():
+            # torch warns on stderr about pickle protocols and storages: the error below says it all.
+            warnings.simplefilter("ignore")
+            try:
+                obj = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+            except RuntimeError:
+                # Files in the legacy (non-zip) format cannot be memory-mapped.
+                obj = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
-        raise InputError(f"{path}: holds objects that torch.load(weights_only=True) refuses ({exc})",
+        raise InputError(f"{path}: holds Python objects that torch.load(weights_only=True) refuses to "
+                         f"unpickle ({_unpickler_reason(exc)})",
                          hint="save plain tensors (torch.save(labels_tensor, path))") from None
     except MemoryError:
         raise

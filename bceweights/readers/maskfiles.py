@@ -3,10 +3,17 @@ for the commonest mask, an 8-bit PNG, whose histogram Pillow takes where it deco
 
 Values are never mapped: PNG palette ("P") images are read as their indices, never as colours; 8- and
 16-bit PNG and TIFF (compressed too) keep their dtype; a 1-bit PNG is 0/1. Every third-party decode call
-runs inside :func:`bceweights.errors.reader_boundary`, so a broken file is one "cannot read FILE" line.
+runs inside :func:`_decoding` (:func:`bceweights.errors.reader_boundary`, and the built-in exceptions
+the image parsers also fall over with on damaged bytes), so a broken file is one "cannot read FILE" line.
 
-NIfTI is decoded in one place, :func:`read_nifti` (today through nibabel); a streaming reader that
-histograms a volume as it inflates it plugs in at :func:`file_histogram`.
+NIfTI is read by :mod:`bceweights.nifti` (no nibabel): counting histograms a volume while it inflates
+(:func:`file_histogram`), a cache-sized slice at a time, so a volume is never held whole and every gzip
+member's CRC-32 and length are checked (a corrupt byte is an error naming the file, never a new
+class); the checks' few sampled volumes are decoded whole by :func:`read_nifti`.
+
+TIFF: every page is counted, or the file is refused. A stack of same-shaped pages is one series, read
+as a ``[D, H, W]`` volume; a file of several series (pages of different shapes), or whose series leave
+pages out (thumbnails, reduced resolutions), is refused rather than counted in part.
 """
 
 from __future__ import annotations
@@ -16,7 +23,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import InputError, reader_boundary, require
+from ..errors import PARSER_ERRORS, InputError, reader_boundary, require
+from ..maskmath import MAX_DENSE_VALUE, MaskValueError
 
 #: The mask formats, as ``--format`` names them (``npy-mask`` reads as ``npy``).
 FORMATS = ("png", "tiff", "nifti", "npy")
@@ -72,7 +80,7 @@ def _head(path: Path) -> bytes:
 def read_mask(path: Path, fmt: str) -> np.ndarray:
     """Decode one mask file into an array of its raw values (no class mapping, no copy beyond the
     decoder's own): ``[H, W]`` or ``[D, H, W]`` (``[C, ...]`` for channel masks)."""
-    with reader_boundary(path, _WHAT[fmt]):
+    with _decoding(path, _WHAT[fmt]):
         if fmt == "png":
             return _read_png(path)
         if fmt == "tiff":
@@ -83,6 +91,31 @@ def read_mask(path: Path, fmt: str) -> np.ndarray:
     if arr.dtype.kind not in "biuf":
         raise InputError(f"{path}: holds {arr.dtype} values, not a mask")
     return arr
+
+
+def _decoding(path: Path, what: str):
+    """The reader boundary for an image decoder: tifffile and Pillow also fall over with built-in
+    exceptions on damaged bytes (an IFD offset past the end: IndexError)."""
+    return reader_boundary(path, what, also=PARSER_ERRORS)
+
+
+def _quiet(name: str):
+    """Silence a library's logger while it reads: tifffile logs its complaints about a damaged file on
+    stderr, besides raising; the error that follows says it in one line."""
+    import contextlib
+    import logging
+
+    @contextlib.contextmanager
+    def quiet():
+        logger = logging.getLogger(name)
+        level = logger.level
+        logger.setLevel(logging.CRITICAL + 1)
+        try:
+            yield
+        finally:
+            logger.setLevel(level)
+
+    return quiet()
 
 
 def _pixels(im) -> np.ndarray:
@@ -117,23 +150,32 @@ def _read_tiff(path: Path) -> np.ndarray:
                 raise InputError(f"{path}: a TIFF of {im.n_frames} pages; save one mask per file",
                                  hint="pip install tifffile to read a page stack as one volume")
             return _pixels(im)
-    with tifffile.TiffFile(path) as tif:
+    with _quiet("tifffile"), tifffile.TiffFile(path) as tif:
         page = tif.pages[0]
         if getattr(page, "samplesperpixel", 1) > 1:
             raise InputError(f"{path}: a TIFF with {page.samplesperpixel} samples per pixel (colour), "
                              "not a mask of class ids")
         if len(tif.series) > 1:
             # Only the first would be counted: refuse rather than count part of the file.
-            raise InputError(f"{path}: a TIFF of {len(tif.series)} series (images of different shapes); "
-                             "save one mask per file")
-        return tif.series[0].asarray()
+            shapes = ", ".join(str(list(x.shape)) for x in tif.series[:4]) + (" ..." if len(tif.series) > 4 else "")
+            raise InputError(f"{path}: a TIFF of {len(tif.series)} separate images ({shapes}); only one image "
+                             "(or one stack of pages) per file is read", hint="save one mask per file")
+        series = tif.series[0]
+        covered = len(series.pages)
+        if covered < len(tif.pages):
+            raise InputError(f"{path}: a TIFF of {len(tif.pages)} pages whose image uses {covered} "
+                             "(the others are thumbnails, reduced resolutions or of another kind); save one "
+                             "mask per file")
+        return series.asarray()
 
 
 def read_nifti(path: Path) -> np.ndarray:
-    """The one place a NIfTI volume is decoded (the stored integer dtype without a scale, Fortran
-    order). Called inside the reader boundary."""
-    nib = require("nibabel", feature="NIfTI masks", extra="nifti")
-    return np.asanyarray(nib.load(str(path)).dataobj)
+    """A whole NIfTI volume as nibabel gives it (the stored dtype, or float64 when the header scales
+    it; Fortran order), every gzip member's CRC checked: for the checks' sample and channel masks;
+    counting index and binary masks goes through :func:`file_histogram`."""
+    from .. import nifti
+
+    return nifti.read_array(path)
 
 
 @dataclass
@@ -150,20 +192,54 @@ class FileHistogram:
         return int(np.prod(self.shape))
 
 
-def file_histogram(path: Path, fmt: str) -> FileHistogram | None:
+def file_histogram(path: Path, fmt: str, ignore: frozenset[int] = frozenset(), *,
+                   binary: bool = False) -> FileHistogram | None:
     """The histogram of a mask where the decoder takes it without handing over an array, or None to
     decode the mask instead: 8-bit grayscale and palette PNGs (Pillow counts while it decodes: no array
-    copy, no ``np.bincount``, about half the cost per mask). A streaming NIfTI histogram belongs here."""
+    copy, no ``np.bincount``, about half the cost per mask) and NIfTI volumes (counted while they
+    inflate, see :func:`nifti_histogram`). ``ignore`` and ``binary`` as for
+    :func:`bceweights.maskmath.histogram`, whose result this equals."""
+    if fmt == "nifti":
+        return nifti_histogram(path, ignore, binary=binary)
     if fmt != "png":
         return None
     Image = require("PIL.Image", feature="PNG masks", extra="images", package="pillow")
-    with reader_boundary(path, _WHAT[fmt]), Image.open(path) as im:
+    with _decoding(path, _WHAT[fmt]), Image.open(path) as im:
         if im.mode not in ("L", "P"):
             return None
         # For "P" these are the counts of palette indices, never of colours.
         hist = np.array(im.histogram(), dtype=np.int64)
         width, height = im.size
     return FileHistogram(hist, 0, (height, width))
+
+
+def nifti_histogram(path: Path, ignore: frozenset[int] = frozenset(), *, binary: bool = False) -> FileHistogram | None:
+    """:func:`bceweights.maskmath.histogram` of a NIfTI volume, counted while it inflates
+    (:func:`bceweights.nifti.histogram`): the same ``(hist, void_other)`` and the same refusals, raised
+    as :class:`~bceweights.maskmath.MaskValueError` (negative ids) or :class:`InputError` naming the
+    file (fractions, ids too large, a corrupt or truncated file). None (decode the volume instead) when
+    an ignore value is above ``MAX_DENSE_VALUE``, which the streaming count cannot tell apart."""
+    from .. import nifti
+
+    if any(abs(v) > MAX_DENSE_VALUE for v in ignore):
+        return None
+    with reader_boundary(path, _WHAT["nifti"]):
+        found = nifti.histogram(path, max_id=MAX_DENSE_VALUE, large_ids="count" if binary else "error")
+    unknown = [v for v in found.negative if v not in ignore]
+    if unknown:
+        raise MaskValueError("negative", unknown[0])
+    hist = found.counts
+    if found.above:
+        # Binary masks of instance ids: as maskmath folds them, every value but 0 and the ignored ones
+        # becomes foreground (1), so both paths hand over the same histogram.
+        kept = [0, *(v for v in ignore if 0 <= v < len(hist))]
+        folded = np.zeros(max(len(hist), 2), dtype=np.int64)
+        folded[kept] = hist[kept]
+        folded[1] += int(hist.sum()) - int(hist[kept].sum()) + found.above
+        hist = np.trim_zeros(folded, "b")
+    if len(hist) < 256 and found.header.value_dtype.itemsize == 1:
+        hist = np.concatenate([hist, np.zeros(256 - len(hist), dtype=np.int64)])  # as bincount's minlength
+    return FileHistogram(hist, sum(found.negative.values()) + found.nan, tuple(found.shape))
 
 
 def spatial_shape(path: Path, shape: tuple[int, ...], channels: bool) -> tuple[int, ...]:

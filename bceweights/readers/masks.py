@@ -182,7 +182,12 @@ def scan_files(paths: Sequence[Path], spec: InputSpec) -> MaskScan:
     for path in paths:
         try:
             fmt = maskfiles.mask_format(path, spec.format)
-            found = maskfiles.file_histogram(path, fmt) if rules.mode != "channels" else None
+            found = None
+            if rules.mode != "channels":
+                try:
+                    found = maskfiles.file_histogram(path, fmt, rules.ids, binary=rules.mode == "binary")
+                except MaskValueError as exc:
+                    raise value_error(path, exc) from None
             if found is not None and len(found.hist) == 256 and len(found.shape) == 2:
                 pending.append((path, found))
                 continue
@@ -245,6 +250,11 @@ def value_error(path: Path, exc: MaskValueError) -> InputError:
     if exc.reason == "above":
         return InputError(f"{path}: value {v} is not a class id below --num-classes {exc.limit}",
                           hint=f"pass --ignore-index {v} if it marks void pixels")
+    if exc.reason == "many":
+        return InputError(f"{path}: value {v} would make {v + 1:,} classes (--mask-mode index without "
+                          f"--num-classes reads ids below {exc.limit:,})",
+                          hint=f"pass --ignore-index {v} if it marks void pixels, --num-classes if there are "
+                          "that many classes, or --mask-mode binary for instance masks")
     if isinstance(v, float):
         return InputError(f"{path}: channel {exc.channel} holds {v:g}; channel masks hold values in [0, 1]")
     return InputError(f"{path}: channel {exc.channel} holds the value {v}; channel masks hold 0/1",
