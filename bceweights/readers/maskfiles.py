@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import InputError, reader_boundary, require
+from ..locations import is_url, load_npy, source
 
 #: The mask formats, as ``--format`` names them (``npy-mask`` reads as ``npy``).
 FORMATS = ("png", "tiff", "nifti", "npy")
@@ -79,7 +80,7 @@ def read_mask(path: Path, fmt: str) -> np.ndarray:
             return _read_tiff(path)
         if fmt == "nifti":
             return read_nifti(path)
-        arr = np.load(path, mmap_mode="r", allow_pickle=False)
+        arr = load_npy(path, ranged=False)
     if arr.dtype.kind not in "biuf":
         raise InputError(f"{path}: holds {arr.dtype} values, not a mask")
     return arr
@@ -93,7 +94,7 @@ def _pixels(im) -> np.ndarray:
 
 def _read_png(path: Path) -> np.ndarray:
     Image = require("PIL.Image", feature="PNG masks", extra="images", package="pillow")
-    with Image.open(path) as im:
+    with Image.open(source(path)) as im:
         if im.mode not in _INDEX_MODES:
             raise InputError(
                 f"{path}: a colour ({im.mode}) image, not a mask of class ids",
@@ -110,14 +111,14 @@ def _read_tiff(path: Path) -> np.ndarray:
         tifffile = None
     if tifffile is None:
         Image = require("PIL.Image", feature="TIFF masks", extra="images", package="tifffile")
-        with Image.open(path) as im:
+        with Image.open(source(path)) as im:
             if im.mode not in _INDEX_MODES:
                 raise InputError(f"{path}: a colour ({im.mode}) TIFF, not a mask of class ids")
             if getattr(im, "n_frames", 1) > 1:
                 raise InputError(f"{path}: a TIFF of {im.n_frames} pages; save one mask per file",
                                  hint="pip install tifffile to read a page stack as one volume")
             return _pixels(im)
-    with tifffile.TiffFile(path) as tif:
+    with tifffile.TiffFile(source(path)) as tif:
         page = tif.pages[0]
         if getattr(page, "samplesperpixel", 1) > 1:
             raise InputError(f"{path}: a TIFF with {page.samplesperpixel} samples per pixel (colour), "
@@ -132,6 +133,10 @@ def _read_tiff(path: Path) -> np.ndarray:
 def read_nifti(path: Path) -> np.ndarray:
     """The one place a NIfTI volume is decoded (the stored integer dtype without a scale, Fortran
     order). Called inside the reader boundary."""
+    if is_url(path):  # nibabel opens paths only; bceweights' own decoder streams a URL
+        from ..nifti import read_array
+
+        return read_array(path)
     nib = require("nibabel", feature="NIfTI masks", extra="nifti")
     return np.asanyarray(nib.load(str(path)).dataobj)
 
@@ -157,7 +162,7 @@ def file_histogram(path: Path, fmt: str) -> FileHistogram | None:
     if fmt != "png":
         return None
     Image = require("PIL.Image", feature="PNG masks", extra="images", package="pillow")
-    with reader_boundary(path, _WHAT[fmt]), Image.open(path) as im:
+    with reader_boundary(path, _WHAT[fmt]), Image.open(source(path)) as im:
         if im.mode not in ("L", "P"):
             return None
         # For "P" these are the counts of palette indices, never of colours.
