@@ -80,6 +80,18 @@ def test_requests_grow_while_a_file_is_read_in_order(memory, monkeypatch):
     assert fetched == [locations.FIRST_AHEAD + 10]  # a seek elsewhere starts small again
 
 
+def test_a_server_that_ignores_ranges_still_gives_the_right_bytes(memory, monkeypatch):
+    fs, root = memory
+    fs.pipe(f"{root}/d.bin", DATA)
+    address = f"memory://{root.lstrip('/')}/d.bin"
+    real = fs.cat_file
+    monkeypatch.setattr(fs, "cat_file", lambda path, start=None, end=None: real(path))  # always all of it
+    with locations.open(address, "rb") as fh:
+        fh.seek(1000)
+        assert fh.read(300) == DATA[1000:1300]
+    assert locations.read_range(address, 70_000, 70_100) == DATA[70_000:70_100]
+
+
 @pytest.mark.parametrize("shape,axis", [((1000, 7), 1), ((1000,), 0), ((50, 4, 3, 5), 3), ((50, 4, 3, 5), 1),
                                          ((6, 300), 0)])
 def test_a_ranged_npy_gives_what_numpy_gives(memory, shape, axis):
