@@ -174,6 +174,22 @@ def test_the_cli_writes_the_same_pt_from_s3(tmp_path, s3, prefix, cli):
     assert a["classes"] == b["classes"] and b["meta"]["inputs"] == [address]
 
 
+def test_per_sample_weights_and_validate_read_urls(tmp_path, s3, prefix, cli):
+    import torch
+
+    local = write_csv(tmp_path)
+    address = s3.upload(local, prefix)
+    for source, name in ((local, "local"), (address, "s3")):
+        result = cli("compute", source, "-q", "--sample-weights", tmp_path / f"{name}-sw.pt",
+                     "-o", tmp_path / f"{name}.pt")
+        assert result.exit_code == 0, result.stderr
+    a = torch.load(tmp_path / "local-sw.pt", weights_only=True)
+    b = torch.load(tmp_path / "s3-sw.pt", weights_only=True)
+    assert torch.equal(a["weights"], b["weights"]) and torch.equal(a["rows"], b["rows"])
+    assert b["files"] == [address]
+    assert cli("validate", tmp_path / "s3.pt", address, "-q").exit_code == 0
+
+
 # ------------------------------------------------------------------------------------------- errors
 
 
