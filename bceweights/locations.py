@@ -218,7 +218,7 @@ def filesystem(address: str) -> tuple[Any, str]:
     try:
         import fsspec.core
     except ImportError:
-        raise MissingDependency("fsspec", f"reading {scheme}:// URLs", "cloud") from None
+        raise MissingDependency("fsspec", f"{address}: reading {scheme}:// URLs", "cloud") from None
     options: dict[str, Any] = {}
     if scheme in ("s3", "s3a"):
         endpoint = os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
@@ -227,15 +227,18 @@ def filesystem(address: str) -> tuple[Any, str]:
     try:
         return fsspec.core.url_to_fs(address, **options)
     except ImportError as exc:
-        raise _missing(scheme, package, exc) from None
+        raise _missing(address, package, exc) from None
     except ValueError as exc:  # fsspec: "Protocol not known"
         raise UsageError(f"{address}: cannot read {scheme}:// URLs ({describe(exc)})") from None
 
 
-def _missing(scheme: str, package: str, exc: ImportError) -> MissingDependency:
+def _missing(address: str, package: str, exc: ImportError) -> MissingDependency:
+    """The package a URL's file system needs (the ``cloud`` extra holds those of S3, GCS, Azure and
+    the web; fsspec names the others)."""
     found = re.search(r"[Ii]nstall (\S+)", str(exc))
     name = found.group(1) if found and package == "fsspec" else package
-    return MissingDependency(name, f"reading {scheme}:// URLs", "cloud")
+    extra = "cloud" if name in ("s3fs", "gcsfs", "adlfs", "aiohttp", "fsspec") else None
+    return MissingDependency(name, f"{address}: reading {scheme_of(address)}:// URLs", extra)
 
 
 @contextlib.contextmanager
@@ -255,7 +258,7 @@ def _store_errors(address: str) -> Iterator[None]:
                          hint=_credentials_hint(address)) from None
     except ImportError as exc:
         scheme = scheme_of(address) or ""
-        raise _missing(scheme, PACKAGES.get(scheme, "fsspec"), exc) from None
+        raise _missing(address, PACKAGES.get(scheme, "fsspec"), exc) from None
     except Exception as exc:
         name = type(exc).__name__
         if "Credential" in name:
