@@ -193,7 +193,9 @@ def test_past_allowed_failures_a_killed_worker_is_one_error(tmp_path, s3, cluste
     finally:
         allow(3)
     assert isinstance(error, BceWeightsError), error
-    assert error.message.startswith(f"{address} (block 2 of ")
+    # The held partition, or one queued behind it on the killed worker: the scheduler counts the
+    # death against every task it had given that worker.
+    assert error.message.startswith(f"{address} (block ")
     assert "the Dask workers counting it died, once" in error.message
     assert "allowed-failures is 0" in error.message and "\n" not in error.message
 

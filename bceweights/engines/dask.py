@@ -103,7 +103,8 @@ def _count_group(client: Any, group: Group, spec: InputSpec, threads: int, progr
         except Exception as exc:
             raise _user_error(exc, None) from None
     except BaseException:
-        client.cancel([*futures, final])
+        # Each key once: the sum of one partition is that partition's own future.
+        client.cancel(list({f.key: f for f in [*futures, final]}.values()))
         raise
     return finish(reader, partial, plan.spec.with_(workers=spec.workers), group.files)
 
