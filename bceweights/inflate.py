@@ -30,6 +30,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from bceweights.errors import InputError
+from bceweights.locations import open  # local paths and URLs alike
 
 #: Backend names, in the order they are preferred (fastest first, see the module's docstring).
 BACKENDS = ("zlib-ng", "isal", "zlib")

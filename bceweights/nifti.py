@@ -25,6 +25,8 @@ import numpy as np
 
 from bceweights import inflate
 from bceweights.errors import InputError
+from bceweights.locations import open  # local paths and URLs alike
+from bceweights.locations import size as _size_of
 
 #: The largest class id a volume may hold: a bincount is an array of that many counts, and a larger
 #: value is an instance id, a float volume or a corrupt file (same bound as the mask reader).
@@ -300,7 +302,7 @@ def _open(path: str, chunk_size: int = inflate.CHUNK_SIZE, backend: str | None =
     """The header, and a cursor at the first voxel byte."""
     try:
         compressed = inflate.is_gzip(path)
-        size = os.path.getsize(path)
+        size = _size_of(path)
     except OSError as exc:
         raise InputError(f"{path}: cannot read the file ({exc.strerror or exc})") from exc
     chunks = (inflate.iter_decompressed(path, chunk_size=chunk_size, backend=backend) if compressed

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from bceweights import api, readers
 from bceweights.counts import merge_all
 from bceweights.engines import dask as dask_engine
-from bceweights.errors import BceWeightsError, InputError
+from bceweights.errors import BceWeightsError, InputError, UsageError
 from bceweights.readers.base import PlanHints
 from bceweights.spec import InputSpec
 
@@ -313,8 +313,9 @@ def test_file_urls_and_local_paths_agree(tmp_path, client):
     by_url = api.compute(path.as_uri(), engine="dask", scheduler=client)
     assert_same(api.compute(path), by_url)
     assert by_url.meta["inputs"] == [str(path)]
-    with pytest.raises(BceWeightsError, match="mount"):
-        api.compute("s3://bucket/labels.csv", engine="dask", scheduler=client)
+    # URLs of stores are read (tests/test_cloud.py); a scheme no file system reads is a usage error.
+    with pytest.raises(UsageError, match="nosuchscheme:// is not a kind of location"):
+        api.compute("nosuchscheme://bucket/labels.csv", engine="dask", scheduler=client)
 
 
 def test_cli_writes_the_same_pt_on_a_cluster(tmp_path, client, cli, small_blocks):

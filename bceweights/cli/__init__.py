@@ -589,7 +589,8 @@ NoValidateOpt = Annotated[bool, typer.Option(
 @with_input_options
 def compute(
     labels: Annotated[list[str], typer.Argument(
-        help="Label files, directories or globs, counted together, e.g. [cyan]train.csv[/cyan].",
+        help="Label files, directories or globs, counted together, e.g. [cyan]train.csv[/cyan]; or URLs "
+        "(s3://, gs://, az://, https://, hf://; a prefix or a glob), e.g. [cyan]s3://bucket/labels/[/cyan].",
         show_default=False)],
     *,
     output: Annotated[Path, typer.Option(

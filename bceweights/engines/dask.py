@@ -3,11 +3,20 @@
 Each partition is one task (the reader's ``count`` on a worker, which looks the reader up by name in its
 own registry, so a third-party reader must be installed on the workers too); partials are added with a
 tree reduce on the cluster in partition order; ``finish`` runs here. Without a scheduler address a
-``LocalCluster`` of processes is started on this machine; with one, its workers must see the inputs
+``LocalCluster`` of processes is started on this machine; with one, its workers must see local inputs
 under the same paths.
 
-An error in a partition cancels the rest and surfaces as the reader's own one-line error, naming the
-file and, for a part of one, which part.
+URLs (``s3://``, ``gs://``, ``az://``, ``https://`` ...) travel in the partitions as they are: this
+machine reads only what the plan needs (a table's head, an array's header, sizes from the listing)
+and each worker opens its partitions' URLs itself, with its own credentials (its environment,
+``~/.aws``, an instance role) and ``AWS_ENDPOINT_URL``. Progress counts partitions as the cluster
+finishes them.
+
+A worker that dies (killed, out of memory) while counting a partition costs nothing but time: the
+scheduler runs the partition again on another worker, up to its ``distributed.scheduler.allowed-failures``
+(3 by default); counting is a pure function of the partition, so the counts are the same. Past that, or
+on an error in a partition, the rest is cancelled and the error surfaces as the reader's own one line,
+naming the file and, for a part of one, which part.
 """
 
 from __future__ import annotations
@@ -81,19 +90,21 @@ def _count_group(client: Any, group: Group, spec: InputSpec, threads: int, progr
     part_of = {f.key: part for f, part in zip(futures, plan.partitions)}
     final = _reduce(client, futures, token)
     if progress is not None:
-        progress.start(sum(p.size for p in plan.partitions), reader.unit, f"{reader.progress_label} on Dask")
+        # Partitions finish out of order and their partials stay on the cluster: the bar counts them.
+        progress.start(len(plan.partitions), "partitions", f"{reader.progress_label} on Dask")
     try:
         for future in as_completed(futures):
             if future.status == "error":
                 raise _user_error(future.exception(), part_of[future.key])
             if progress is not None:
-                progress.advance(part_of[future.key].size)
+                progress.advance(1)
         try:
             partial = final.result()
         except Exception as exc:
             raise _user_error(exc, None) from None
     except BaseException:
-        client.cancel([*futures, final])
+        # Each key once: the sum of one partition is that partition's own future.
+        client.cancel(list({f.key: f for f in [*futures, final]}.values()))
         raise
     return finish(reader, partial, plan.spec.with_(workers=spec.workers), group.files)
 
@@ -187,8 +198,13 @@ def _user_error(exc: BaseException, part: Partition | None) -> BaseException:
             hint="install bceweights, with the extras its inputs need, on every worker",
         )
     if type(exc).__name__ == "KilledWorker":
-        return BceWeightsError(f"{where or 'a merge'}: the Dask worker counting it died ({exc})",
-                               hint="give the workers more memory, or see the worker logs")
+        allowed = getattr(exc, "allowed_failures", None)
+        times = ("once" if allowed == 0 else f"{allowed + 1} times") if isinstance(allowed, int) else "again and again"
+        return BceWeightsError(
+            f"{where or 'a merge'}: the Dask workers counting it died, {times} (the scheduler's "
+            f"distributed.scheduler.allowed-failures is {allowed if isinstance(allowed, int) else 'reached'})",
+            hint="give the workers more memory, or see the worker logs",
+        )
     if where is not None and hasattr(exc, "add_note"):
         exc.add_note(f"in the Dask partition {where}")
     return exc

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..errors import InputError, UsageError
+from ..locations import as_path, open  # local paths and URLs alike
 
 if TYPE_CHECKING:
     from ..spec import InputSpec
@@ -164,7 +165,7 @@ def head(path: Path, size: int = SNIFF_BYTES) -> bytes:
 def resolve(path: Path, spec: InputSpec) -> Reader:
     """The reader for ``path``: ``--format``, else the longest matching extension (a shared one
     settled by ``claims`` and sniffing), else the content."""
-    path = Path(path)
+    path = as_path(path)
     if spec.format:
         named = get(spec.format)
         if named.claims(path, spec):

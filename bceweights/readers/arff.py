@@ -29,6 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import InputError, OptionsError, reader_boundary
+from ..locations import as_path, open  # local paths and URLs alike
 from ..policy import apply_policy
 from ..spec import POLICY_OPTIONS, InputSpec
 from .arrays import MultiHotReader
@@ -59,14 +60,14 @@ class ArffReader(MultiHotReader):
         return 0.0
 
     def classes(self, path: Path, spec: InputSpec) -> list[str]:
-        header, columns, _ = label_columns(Path(path), spec)
+        header, columns, _ = label_columns(as_path(path), spec)
         return [header.names[i] for i in columns]
 
     def rows(self, path: Path, spec: InputSpec, *, classes: Sequence[str] | None = None,
              id_column: str | None = None) -> Iterator[LabelBatch]:
         """The label columns of an ARFF file as batches ``[n, C]`` in row order (ARFF rows have no
         sample ids); the header's notes ride on the first batch."""
-        return _rows(Path(path), spec, classes)
+        return _rows(as_path(path), spec, classes)
 
 
 def _compressed(path: Path) -> bool:

@@ -41,6 +41,7 @@ import numpy as np
 from ..classnames import read_classes_file
 from ..counts import Counts, merge_same_classes, short_names
 from ..errors import PARSER_ERRORS, InputError, OptionsError, UsageError, describe, reader_boundary, require
+from ..locations import as_path, is_url, load_npy, open, source  # local paths and URLs alike
 from ..policy import apply_policy
 from ..spec import POLICY_OPTIONS, InputSpec
 from .base import (
@@ -91,7 +92,7 @@ class MultiHotReader(Reader):
         (its ``context``) to check its own files against: the error is then the local one."""
         if not hints.split:
             return super().plan(files, spec, hints)
-        first = (str(files[0]), self.classes(Path(files[0]), spec)) if len(files) > 1 else None
+        first = (str(files[0]), self.classes(as_path(files[0]), spec)) if len(files) > 1 else None
         out: list[Partition] = []
         small: list[str] = []
         size = 0
@@ -102,7 +103,7 @@ class MultiHotReader(Reader):
                 out.append(Partition(self.name, tuple(small), size=size, context=first))
             small, size = [], 0
 
-        for path in map(Path, files):
+        for path in map(as_path, files):
             nbytes = _size(path)
             runs = self.runs(path, spec, hints.block) if nbytes > hints.block else None
             if runs is None:
@@ -142,7 +143,7 @@ class MultiHotReader(Reader):
         first: str | None = None
         expected = partition.context
         with _Halves(spec.worker_count()) as halves:
-            for path in map(Path, partition.paths):
+            for path in map(as_path, partition.paths):
                 if partition.part is None:
                     batches = self.rows(path, spec)
                 else:
@@ -168,14 +169,14 @@ class _ArrayFileReader(MultiHotReader):
         raise NotImplementedError
 
     def classes(self, path: Path, spec: InputSpec) -> list[str]:
-        source = _opened(self, Path(path), spec)  # a header, a memory map: no sample is read
-        return _names(Path(path), spec, source.names, source.num_classes)
+        source = _opened(self, as_path(path), spec)  # a header, a memory map: no sample is read
+        return _names(as_path(path), spec, source.names, source.num_classes)
 
     def rows(self, path: Path, spec: InputSpec, *, classes: Sequence[str] | None = None,
              id_column: str | None = None) -> Iterator[LabelBatch]:
         """The array's samples in order as label batches ``[n, C]``, after the value policy (arrays
         have no sample ids)."""
-        path = Path(path)
+        path = as_path(path)
         return _batches(path, spec, _opened(self, path, spec), classes)
 
 
@@ -199,8 +200,8 @@ class NpyReader(_ArrayFileReader):
         if spec.key is not None:
             raise UsageError(f"--key {spec.key}: a .npy file holds one array; --key is for .npz and .pt")
         with reader_boundary(path, "the .npy file", also=_NUMPY_ERRORS):
-            array = np.load(path, mmap_mode="r", allow_pickle=False)
-        if not isinstance(array, np.ndarray):  # np.load opens a zip too, as an NpzFile
+            array = load_npy(path)  # a URL: rows read by range
+        if isinstance(array, np.lib.npyio.NpzFile):  # np.load opens a zip too, as an NpzFile
             array.close()
             raise InputError(f"{path}: is an .npz archive, not an .npy array", hint="pass --format npz")
         return _ArraySource(path, array, spec)
@@ -214,7 +215,7 @@ class NpyReader(_ArrayFileReader):
         return [(edges[i], edges[i + 1]) for i in range(n)]
 
     def run_rows(self, path: Path, spec: InputSpec, run: tuple[int, int]) -> Iterator[LabelBatch]:
-        path = Path(path)
+        path = as_path(path)
         source = _opened(self, path, spec)
         assert isinstance(source, _ArraySource)
         return _batches(path, spec, source.sliced(*run), None)
@@ -518,7 +519,7 @@ class _NpzStream(_Source):
     def blocks(self) -> Iterator[np.ndarray]:
         per_row = int(np.prod(self.shape[1:])) if len(self.shape) > 1 else 1
         step = _rows_per_block(self.shape)
-        with zipfile.ZipFile(self.path) as zf, zf.open(self.member) as fh:
+        with zipfile.ZipFile(source(self.path)) as zf, zf.open(self.member) as fh:
             _read_npy_header(fh)
             left = self.shape[0]
             while left > 0:
@@ -583,7 +584,7 @@ def _read_npy_header(fh) -> tuple[tuple[int, ...], bool, np.dtype]:
 
 def _open_npz(path: Path, spec: InputSpec) -> _Source:
     with reader_boundary(path, "the .npz file", also=_NUMPY_ERRORS):
-        zf = zipfile.ZipFile(path)
+        zf = zipfile.ZipFile(source(path))
     with zf:
         members = {n[:-4]: n for n in zf.namelist() if n.endswith(".npy")}
         key = _pick_key(path, list(members), spec.key, "array")
@@ -599,7 +600,7 @@ def _open_npz(path: Path, spec: InputSpec) -> _Source:
     probe = _Source(path, shape, spec)  # settles the class axis (or fails) before any data is read
     if not fortran and not dtype.hasobject and dtype.kind in "biuf" and probe.axis == len(shape) - 1:
         return _NpzStream(path, members[key], shape, dtype, spec, names)
-    with reader_boundary(path, "the .npz file", also=_NUMPY_ERRORS), np.load(path, allow_pickle=False) as data:
+    with reader_boundary(path, "the .npz file", also=_NUMPY_ERRORS), np.load(source(path), allow_pickle=False) as data:
         array = data[key]
     return _ArraySource(path, array, spec, names)
 
@@ -636,10 +637,10 @@ def _open_pt(path: Path, spec: InputSpec) -> _Source:
             # torch warns on stderr about pickle protocols and storages: the error below says it all.
             warnings.simplefilter("ignore")
             try:
-                obj = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+                obj = torch.load(source(path), map_location="cpu", weights_only=True, mmap=not is_url(path))
             except RuntimeError:
                 # Files in the legacy (non-zip) format cannot be memory-mapped.
-                obj = torch.load(path, map_location="cpu", weights_only=True)
+                obj = torch.load(source(path), map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
         raise InputError(f"{path}: holds Python objects that torch.load(weights_only=True) refuses to "
                          f"unpickle ({_unpickler_reason(exc)})",

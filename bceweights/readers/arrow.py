@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from ..locations import as_path
 from ..tables.reader import TABLE_OPTIONS, TableReader
 from .base import Partition, Plan, PlanHints
 
@@ -39,7 +40,7 @@ class ArrowReader(TableReader):
     def open(self, path: Path, spec: InputSpec) -> TableSource:
         from ..tables.arrow_source import ArrowSource
 
-        return ArrowSource.open_arrow(Path(path))
+        return ArrowSource.open_arrow(as_path(path))
 
     def plan(self, files: Sequence[Path], spec: InputSpec, hints: PlanHints) -> Plan:
         """One partition per input; with ``hints.split``, runs of record batches of about

@@ -36,6 +36,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
+from ..locations import as_path
+
 if TYPE_CHECKING:
     import numpy as np
 
@@ -224,7 +226,7 @@ class Reader:
         for path in partition.paths:
             reported = 0
             # Closed at once on any exception (Ctrl-C included), so a reader's threads end with it.
-            with closing(self.rows(Path(path), spec)) as batches:
+            with closing(self.rows(as_path(path), spec)) as batches:
                 for batch in batches:
                     counts.add_batch(batch)
                     if progress is not None:
@@ -283,7 +285,7 @@ class Reader:
         for labels, batch_classes in pieces:
             out[row:row + len(labels), [index[c] for c in batch_classes]] = labels
             row += len(labels)
-        first = Path(files[0]) if files else Path("?")
+        first = as_path(files[0]) if files else Path("?")
         more = f" (and {len(files) - 1} more files)" if len(files) > 1 else ""
         rows = "rows matching --where" if getattr(spec, "where", ()) else "rows"
         return TargetSample(out, names, f"first {taken:,} {rows} of {first}{more}")
@@ -313,6 +315,8 @@ def _dense(labels: Any, num_classes: int):
 
 def _size(path: Path | str) -> int:
     try:
-        return Path(path).stat().st_size
+        from ..locations import size
+
+        return size(path)
     except OSError:
         return 0

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from ..locations import as_path
 from ..tables.reader import TABLE_OPTIONS, TableReader
 from .base import Plan, PlanHints
 
@@ -41,7 +42,7 @@ class JsonlReader(TableReader):
     def open(self, path: Path, spec: InputSpec) -> TableSource:
         from ..tables.json_source import JsonSource
 
-        return JsonSource.open_json(Path(path))
+        return JsonSource.open_json(as_path(path))
 
     def plan(self, files: Sequence[Path], spec: InputSpec, hints: PlanHints) -> Plan:
         """One partition per file: records are cut from the start (a JSON array has no line to resync on)."""

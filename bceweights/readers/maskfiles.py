@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import PARSER_ERRORS, InputError, reader_boundary, require
+from ..locations import load_npy, source
 from ..maskmath import MAX_DENSE_VALUE, MaskValueError
 
 #: The mask formats, as ``--format`` names them (``npy-mask`` reads as ``npy``).
@@ -87,7 +88,7 @@ def read_mask(path: Path, fmt: str) -> np.ndarray:
             return _read_tiff(path)
         if fmt == "nifti":
             return read_nifti(path)
-        arr = np.load(path, mmap_mode="r", allow_pickle=False)
+        arr = load_npy(path, ranged=False)
     if arr.dtype.kind not in "biuf":
         raise InputError(f"{path}: holds {arr.dtype} values, not a mask")
     return arr
@@ -126,7 +127,7 @@ def _pixels(im) -> np.ndarray:
 
 def _read_png(path: Path) -> np.ndarray:
     Image = require("PIL.Image", feature="PNG masks", extra="images", package="pillow")
-    with Image.open(path) as im:
+    with Image.open(source(path)) as im:
         if im.mode not in _INDEX_MODES:
             raise InputError(
                 f"{path}: a colour ({im.mode}) image, not a mask of class ids",
@@ -143,14 +144,14 @@ def _read_tiff(path: Path) -> np.ndarray:
         tifffile = None
     if tifffile is None:
         Image = require("PIL.Image", feature="TIFF masks", extra="images", package="tifffile")
-        with Image.open(path) as im:
+        with Image.open(source(path)) as im:
             if im.mode not in _INDEX_MODES:
                 raise InputError(f"{path}: a colour ({im.mode}) TIFF, not a mask of class ids")
             if getattr(im, "n_frames", 1) > 1:
                 raise InputError(f"{path}: a TIFF of {im.n_frames} pages; save one mask per file",
                                  hint="pip install tifffile to read a page stack as one volume")
             return _pixels(im)
-    with _quiet("tifffile"), tifffile.TiffFile(path) as tif:
+    with _quiet("tifffile"), tifffile.TiffFile(source(path)) as tif:
         page = tif.pages[0]
         if getattr(page, "samplesperpixel", 1) > 1:
             raise InputError(f"{path}: a TIFF with {page.samplesperpixel} samples per pixel (colour), "
@@ -172,7 +173,7 @@ def _read_tiff(path: Path) -> np.ndarray:
 def read_nifti(path: Path) -> np.ndarray:
     """A whole NIfTI volume as nibabel gives it (the stored dtype, or float64 when the header scales
     it; Fortran order), every gzip member's CRC checked: for the checks' sample and channel masks;
-    counting index and binary masks goes through :func:`file_histogram`."""
+    counting index and binary masks goes through :func:`file_histogram`. A URL is streamed."""
     from .. import nifti
 
     return nifti.read_array(path)
@@ -204,7 +205,7 @@ def file_histogram(path: Path, fmt: str, ignore: frozenset[int] = frozenset(), *
     if fmt != "png":
         return None
     Image = require("PIL.Image", feature="PNG masks", extra="images", package="pillow")
-    with _decoding(path, _WHAT[fmt]), Image.open(path) as im:
+    with _decoding(path, _WHAT[fmt]), Image.open(source(path)) as im:
         if im.mode not in ("L", "P"):
             return None
         # For "P" these are the counts of palette indices, never of colours.

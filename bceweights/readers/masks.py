@@ -24,6 +24,7 @@ import numpy as np
 from .. import maskmath
 from ..classnames import read_classes_file
 from ..errors import BceWeightsError, InputError, OptionsError
+from ..locations import as_path, size
 from ..maskmath import MaskScan, MaskValueError, Rules
 from ..spec import InputSpec
 from . import maskfiles
@@ -67,7 +68,7 @@ class MaskReader(Reader):
 
     def count(self, partition: Partition, spec: InputSpec, progress: Progress | None = None) -> MaskScan:
         """The merged scan of the partition's files; the first bad file (in order) is the one named."""
-        scan = scan_files([Path(p) for p in partition.paths], spec)
+        scan = scan_files([as_path(p) for p in partition.paths], spec)
         if progress is not None:
             progress(scan.files, **self.progress_fields(scan))
         return scan
@@ -149,7 +150,7 @@ class NpyMaskReader(MaskReader):
 
 def _bytes(path: str) -> int:
     try:
-        return Path(path).stat().st_size
+        return size(path)
     except OSError:
         return 0
 

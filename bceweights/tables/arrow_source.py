@@ -19,6 +19,7 @@ from pathlib import Path
 import pyarrow as pa
 
 from ..errors import InputError
+from ..locations import as_path
 from .source import TableSource, cast_batch
 
 #: The magic bytes of the Arrow IPC file format (and Feather v2).
@@ -64,7 +65,10 @@ class _Batches:
     position reached."""
 
     def __init__(self, path: Path) -> None:
-        self.map = pa.memory_map(str(path))
+        from ..locations import arrow_file, is_url
+
+        # A URL is read in ranged requests; a local file is mapped (its batches then cost no copy).
+        self.map = arrow_file(path) if is_url(path) else pa.memory_map(str(path))
         head = self.map.read(6)
         self.map.seek(0)
         if head == FILE_MAGIC:
@@ -149,7 +153,7 @@ class ArrowSource(TableSource):
         """(batch of ``columns`` cast to ``types``, bytes read so far), file after file."""
         done_before = 0
         for name in self.files:
-            path = Path(name)
+            path = as_path(name)
             size = path.stat().st_size
             with _read_errors(path):
                 batches = _Batches(path)
@@ -177,8 +181,8 @@ class ArrowSource(TableSource):
         out: list[tuple[int, int, int, int]] = []
         rows = 0
         for index, name in enumerate(self.files):
-            with _read_errors(Path(name)):
-                batches = _Batches(Path(name))
+            with _read_errors(as_path(name)):
+                batches = _Batches(as_path(name))
                 try:
                     first, held, before, count = 0, 0, rows, 0
                     for number, batch in enumerate(batches):

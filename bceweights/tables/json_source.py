@@ -26,6 +26,7 @@ import pyarrow as pa
 import pyarrow.json as pajson
 
 from ..errors import InputError
+from ..locations import arrow_file, open  # local paths and URLs alike
 from .source import TableSource, cast_batch
 
 CHUNK_BYTES = 1 << 22
@@ -233,7 +234,7 @@ class JsonSource(TableSource):
     def _raw_chunks(self, first: int = FIRST_CHUNK) -> Iterator[tuple[bytes, int]]:
         """The file's (decompressed) bytes in pieces growing from ``first`` to ``CHUNK_BYTES``, and the
         compressed bytes read so far."""
-        raw = pa.OSFile(str(self.path))
+        raw = arrow_file(self.path)  # a local file, or a URL read in ranged requests
         stream = pa.CompressedInputStream(raw, self.compression) if self.compression else raw
         step = first
         try:

@@ -184,7 +184,7 @@ def detect_label_columns(
         import pyarrow.parquet as pq
 
         with source.parquet_errors(src.path):
-            pf = pq.ParquetFile(src.path)
+            pf = pq.ParquetFile(source.source(src.path))
             sample = next(pf.iter_batches(batch_size=1 << 14, columns=candidates), None)
         if sample is None:
             raise InputError(f"{src.path}: the table has a header but no rows")

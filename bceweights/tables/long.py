@@ -36,6 +36,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from ..errors import InputError, OptionsError, UsageError
+from ..locations import as_path
 from ..policy import apply_policy
 from ..readers.base import LabelBatch, TargetSample
 from .layout import numbers, require_columns, row_filter, where_columns
@@ -623,9 +624,7 @@ def long_rows(src: TableSource, layout: LongLayout, spec: InputSpec, *,
 def sample_targets(reader, files: Sequence, spec: InputSpec, *, limit: int, budget: int) -> TargetSample:
     """The checks' target batch: the ids of the first rows of the first file, each with the labels those
     rows give (the file is not read again whole; an id whose rows go on later has only its first ones)."""
-    from pathlib import Path
-
-    path = Path(files[0])
+    path = as_path(files[0])
     src = reader.open(path, spec)
     layout = settle(src, spec)
     partial = count_source(src, layout, spec, stop_after=max(limit, 1) * 16)

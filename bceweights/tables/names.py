@@ -127,10 +127,11 @@ def column_type(src: TableSource, column: str):
     if schema is None and getattr(src, "parquet", False):
         import pyarrow.parquet as pq
 
+        from ..locations import source
         from .source import parquet_errors
 
         with parquet_errors(src.path):
-            schema = pq.read_schema(src.path)
+            schema = pq.read_schema(source(src.path))
     if schema is None or column not in schema.names:
         return None
     return schema.field(column).type
@@ -202,10 +203,11 @@ def dataset_spec(src: TableSource, spec: InputSpec) -> InputSpec:
     if metadata is None and getattr(src, "parquet", False):
         import pyarrow.parquet as pq
 
+        from ..locations import source
         from .source import parquet_errors
 
         with parquet_errors(src.path):
-            metadata = pq.read_schema(src.path).metadata
+            metadata = pq.read_schema(source(src.path)).metadata
     features = hf_features(metadata)
     if not features:
         return spec

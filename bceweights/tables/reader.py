@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..errors import InputError, reader_boundary
+from ..locations import as_path
 from ..readers.base import (
     TARGET_BUDGET,
     Finished,
@@ -64,7 +65,7 @@ class TableReader(Reader):
         from .source import TableSource
 
         with reader_boundary(path):
-            return TableSource.open(Path(path), spec)
+            return TableSource.open(as_path(path), spec)
 
     # -- counting -------------------------------------------------------------------------------------
 

@@ -20,6 +20,7 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 
 from ..errors import InputError
+from ..locations import arrow_file, open, source  # local paths and URLs alike
 from ..spec import InputSpec
 
 BLOCK_SIZE = 1 << 22
@@ -57,7 +58,7 @@ class TableSource:
             import pyarrow.parquet as pq
 
             try:
-                schema = pq.ParquetFile(path).schema_arrow
+                schema = pq.ParquetFile(source(path)).schema_arrow
             except (pa.ArrowException, OSError) as exc:
                 raise InputError(f"{path}: not a readable Parquet file ({exc})") from None
             names = list(schema.names)
@@ -93,7 +94,7 @@ class TableSource:
 
     def _open_raw(self):
         """The text file's bytes as an Arrow stream; the Dask engine's row blocks read a byte range."""
-        return pa.OSFile(str(self.path))
+        return arrow_file(self.path)
 
     def batches(self, columns: list[str], types: dict[str, pa.DataType],
                 block_size: int | None = None) -> Iterator[tuple[pa.RecordBatch, int]]:
@@ -102,7 +103,7 @@ class TableSource:
             import pyarrow.parquet as pq
 
             with parquet_errors(self.path):
-                pf = pq.ParquetFile(self.path)
+                pf = pq.ParquetFile(source(self.path))
                 total_rows = max(pf.metadata.num_rows, 1)
                 done = 0
                 for batch in pf.iter_batches(batch_size=1 << 16, columns=columns):
@@ -289,12 +290,12 @@ def _head_text(path: Path, compression: str | None) -> str:
         if compression == "gzip":
             import gzip
 
-            with gzip.open(path, "rb") as fh:
+            with gzip.open(source(path), "rb") as fh:
                 data = fh.read(SAMPLE_BYTES)
         elif compression == "bz2":
             import bz2
 
-            with bz2.open(path, "rb") as fh:
+            with bz2.open(source(path), "rb") as fh:
                 data = fh.read(SAMPLE_BYTES)
         else:
             with open(path, "rb") as fh:
@@ -408,7 +409,7 @@ def _text_lines(src: TableSource):
     """The file's lines as text, undecodable bytes replaced (only used to locate an error)."""
     if src.compression in ("gzip", "bz2"):
         mod = __import__(src.compression)
-        return mod.open(src.path, "rt", encoding="utf-8", errors="replace", newline="")
+        return mod.open(source(src.path), "rt", encoding="utf-8", errors="replace", newline="")
     return open(src.path, encoding="utf-8", errors="replace", newline="")
 
 
@@ -564,7 +565,7 @@ class ParquetSlice(PartSource):
         import pyarrow.parquet as pq
 
         with parquet_errors(self.path):
-            pf = pq.ParquetFile(self.path)
+            pf = pq.ParquetFile(source(self.path))
             for batch in pf.iter_batches(batch_size=1 << 16, row_groups=list(range(self.start, self.stop)),
                                          columns=columns):
                 yield cast_batch(batch, types, self.path), 0
@@ -590,7 +591,7 @@ def row_group_runs(src: TableSource, block: int) -> list[tuple[int, int, int]] |
     """(first, stop, rows before) runs of Parquet row groups of about ``block`` bytes, or None."""
     import pyarrow.parquet as pq
 
-    meta = pq.ParquetFile(src.path).metadata
+    meta = pq.ParquetFile(source(src.path)).metadata
     if meta.num_row_groups < 2 or src.size <= block:
         return None
     runs, first, size, rows, rows_at_first = [], 0, 0, 0, 0
