@@ -40,6 +40,10 @@ class InputSpec:
     ignore_index: tuple[int, ...] = ()
     file_list: Path | None = None
     root: Path | None = None
+    # annotations (COCO, Pascal VOC, YOLO)
+    no_crowd: bool = False
+    voc_split: str | None = None
+    difficult: str = "ignore"
     # execution
     workers: int | None = None
 
@@ -97,6 +101,7 @@ FLAGS: dict[str, str] = {
     "policy.binarize": "--binarize", "key": "--key", "class_axis": "--class-axis",
     "label_attributes": "--label-attributes", "mask_mode": "--mask-mode", "num_classes": "--num-classes",
     "ignore_index": "--ignore-index", "file_list": "--file-list", "root": "--root", "workers": "--workers",
+    "no_crowd": "--no-crowd", "voc_split": "--voc-split", "difficult": "--difficult",
 }
 
 #: Options every run may take, whatever its reader: they are read by the engines and the path expansion.
