@@ -556,12 +556,14 @@ def compute(
         "--repeat-threshold", metavar="T",
         callback=lambda v: _in_range(v, "--repeat-threshold", 0, None, low_open=True),
         help="Also write LVIS repeat factors (key repeat_factors): r_c = max(1, sqrt(T / f_c)), f_c = "
-        "fraction of rows holding c; a row takes the max over its labels (1 without any). e.g. "
+        "fraction of rows holding c; a row takes the max over its labels (1 without any). On COCO/LVIS "
+        "JSON a row is an image: detectron2's RepeatFactorTrainingSampler factors. e.g. "
         "[cyan]--repeat-threshold 0.001[/cyan].",
         rich_help_panel=SAMPLING)] = None,
     id_column: Annotated[Optional[str], typer.Option(
         "--id-column", help="The column of row ids written with --sample-weights (key ids). Default: "
-        "the first non-label column named like an id (path, image, id, file, name ...). "
+        "the first non-label column named like an id (path, image, id, file, name ...); annotation "
+        "formats give their image names (COCO: file_name, or --id-column id). "
         "e.g. [cyan]--id-column 'Image Index'[/cyan].",
         rich_help_panel=SAMPLING)] = None,
     flat: Annotated[bool, typer.Option(
