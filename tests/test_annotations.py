@@ -254,6 +254,8 @@ def test_repeat_factors_are_detectron2s(tmp_path):
     assert result.rows.tolist() == list(range(1, 301))
     by_id = sample_weights(path, InputSpec(), options=SampleOptions(id_column="id"))
     assert by_id.ids == [str(i) for i in range(300)]
+    with pytest.raises(UsageError, match="--id-column image_name"):
+        sample_weights(path, InputSpec(), options=SampleOptions(id_column="image_name"))
 
 
 def test_coco_cli_sample_weights_and_checks(cli, tmp_path):
@@ -592,7 +594,10 @@ def test_yolo_folder_with_a_yaml_mapping_counts_every_class(tmp_path):
     assert counts.no_positive == sum(not u for u in used)
     assert any("classes.txt: not a YOLO label file" in n for n in counts.notes)
     weights = sample_weights(tmp_path / "labels" / "train", InputSpec(classes_file=yaml))
-    assert weights.ids == [f"{i:012d}" for i in range(50)]
+    assert weights.ids == [f"{i:012d}" for i in range(50)] and weights.meta["id_column"] == "label_file"
+    with pytest.raises(UsageError, match="--id-column path"):
+        sample_weights(tmp_path / "labels" / "train", InputSpec(classes_file=yaml),
+                       options=SampleOptions(id_column="path"))
 
 
 def test_yolo_names_list_text_file_and_ids(tmp_path):

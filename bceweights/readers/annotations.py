@@ -23,7 +23,7 @@ from typing import ClassVar
 import numpy as np
 
 from ..counts import Counts
-from ..errors import InputError
+from ..errors import InputError, UsageError
 from ..spec import InputSpec
 from .base import Finished, LabelBatch, Partition, Plan, PlanHints, Progress, Reader
 
@@ -214,6 +214,9 @@ class FileSetReader(AnnotationReader):
         ``classes`` (else the classes file's, else the classes each batch meets); ids with
         ``id_column``."""
         path = Path(path)
+        if id_column not in (None, "auto", self.id_name):
+            raise UsageError(f"--id-column {id_column}: {self.name} labels give the {self.id_name} of each "
+                             "image", hint=f"pass --id-column {self.id_name}, or none")
         if self.whole(path, spec):
             yield from self.rows_whole(path, spec, classes=classes, id_column=id_column)
             return

@@ -39,7 +39,7 @@ from typing import Any
 import numpy as np
 
 from ..counts import Counts
-from ..errors import InputError, OptionsError, reader_boundary
+from ..errors import InputError, UsageError, reader_boundary
 from ..spec import InputSpec
 from .annotations import AnnotationReader, batch_rows, label_block
 from .base import Finished, LabelBatch, Partition, Progress, SameClasses, _size
@@ -99,8 +99,8 @@ class CocoReader(AnnotationReader):
         images' ``file_name`` (``id_column="id"``: their ids)."""
         path = Path(path)
         if id_column not in (None, "auto", "file_name", "id"):
-            raise OptionsError(f"{path}: --id-column {id_column}: a COCO file gives the images' file_name "
-                               "or id", hint="pass --id-column file_name or --id-column id")
+            raise UsageError(f"--id-column {id_column}: a COCO file gives the images' file_name or id",
+                             hint="pass --id-column file_name or --id-column id, or none")
         index = _index(path)
         names, renamed = index.class_names(path)
         if classes is not None and list(classes) != names:

@@ -41,7 +41,7 @@ class YoloReader(FileSetReader):
     suffix = ".txt"
     description = "YOLO label folders: one .txt per image, 'class x y w h' lines"
     options = frozenset({"classes_file"})
-    id_name = "label file"
+    id_name = "label_file"
 
     def sniff(self, head: bytes, path: Path) -> float:
         """Every complete line in ``head`` is ``class x y w h ...`` with coordinates in [0, 1] (YOLO's
