@@ -286,7 +286,8 @@ def test_coco_files_must_share_categories(tmp_path):
     ('{"images": [], "categories": []}', "no 'annotations'"),
     ('{"images": [{"id": 1}], "annotations": [], "categories": [{"id": 1, "name": "a"}, {"id": 1, "name": "b"}]}',
      "category id 1 is listed twice"),
-    ('{"images": [{"id": 1}, {"id": 1}], "annotations": [], "categories": []}', "image id 1 is listed twice"),
+    ('{"images": [{"id": 1}, {"id": 1}], "annotations": [], "categories": [{"id": 1, "name": "a"}]}',
+     "image id 1 is listed twice"),
     ('{"images": [{"id": 1}], "annotations": [{"image_id": 2, "category_id": 1}], "categories": [{"id": 1, '
      '"name": "a"}]}', "image id 2"),
     ('{"images": [{"id": 1}], "annotations": [{"image_id": 1, "category_id": 4}], "categories": [{"id": 1, '
@@ -628,6 +629,22 @@ def test_yolo_files_given_one_by_one_and_empty_ones(tmp_path):
     by_folder = api.count(tmp_path / "l")
     assert by_glob.to_dict() == by_folder.to_dict()
     assert by_glob.samples == 13
+
+
+def test_no_class_at_all_is_an_error(cli, tmp_path):
+    folder = tmp_path / "labels"
+    folder.mkdir()
+    for name in ("a", "b"):
+        (folder / f"{name}.txt").write_text("")
+    result = cli("compute", folder, "-o", tmp_path / "w.pt")
+    assert result.exit_code == 1 and "name no class" in result.stderr and "Traceback" not in result.stderr
+    names = tmp_path / "names.txt"
+    names.write_text("cat\ndog\n")
+    counts = api.count(folder, classes_file=names)
+    assert counts.neg.tolist() == [2, 2] and counts.no_positive == 2
+    empty = write_json(tmp_path / "c.json", {"images": [{"id": 1}], "annotations": [], "categories": []})
+    result = cli("compute", empty, "-o", tmp_path / "w.pt")
+    assert result.exit_code == 1 and "'categories' list is empty" in result.stderr
 
 
 def test_yolo_folder_claim_leaves_tables_alone(tmp_path):

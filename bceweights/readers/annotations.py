@@ -205,6 +205,9 @@ class FileSetReader(AnnotationReader):
     def finish(self, partial: Counts, spec: InputSpec) -> Finished:
         fixed = self.fixed_classes(spec)
         order = fixed if fixed is not None else self.natural_order(partial.classes)
+        if not order:
+            raise InputError(f"the {self.name} labels name no class: no image holds an object",
+                             hint="pass --classes-file to name the classes (each then has no positive)")
         partial.extend_classes(order)
         return Finished(partial.reorder(order), spec)
 

@@ -105,7 +105,9 @@ class CocoReader(AnnotationReader):
         names, renamed = index.class_names(path)
         if classes is not None and list(classes) != names:
             raise InputError(f"{path}: its categories differ from those counted; did the file change?")
-        labels = _Labels(index, path, spec.no_crowd)
+        labels = index.built.get(spec.no_crowd)
+        if labels is None:
+            labels = index.built[spec.no_crowd] = _Labels(index, path, spec.no_crowd)
         notes = tuple(_notes(index, labels, renamed, spec.no_crowd))
         n, c = len(index.image_keys), len(names)
         per = batch_rows(c)
@@ -145,6 +147,8 @@ class CocoIndex:
     partial_category: array = field(default_factory=lambda: array("q"))
     panoptic: bool = False
     keys: list[str] = field(default_factory=list)
+    #: The label codes built from this index, by ``--no-crowd`` (each pass of a run reuses them).
+    built: dict[bool, Any] = field(default_factory=dict)
 
     def class_names(self, path: Path) -> tuple[list[str], list[str]]:
         """The class names in category-id order, and the names given to several ids (made unique)."""
@@ -186,6 +190,8 @@ def scan(path: Path) -> CocoIndex:
         raise InputError(f"{path}: has no {' and no '.join(repr(k) for k in missing)} array ({what})",
                          hint="a COCO file holds 'images', 'annotations' and 'categories'; pass --format "
                          "for another kind of JSON")
+    if not index.categories:
+        raise InputError(f"{path}: its 'categories' list is empty, so there is no class to count")
     # The classes are the categories by id; the file may list them in another order.
     index.categories.sort(key=lambda pair: pair[0])
     for (a, _), (b, _) in zip(index.categories, index.categories[1:]):
