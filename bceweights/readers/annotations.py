@@ -31,7 +31,7 @@ from .base import Finished, LabelBatch, Partition, Plan, PlanHints, Progress, Re
 BATCH_ROWS = 4096
 BATCH_ELEMENTS = 1 << 24
 #: Files per partition on the local engine (its workers parse groups of files) and at most on Dask.
-GROUP_FILES = 256
+GROUP_FILES = 1024
 MAX_FILES = 2000
 
 
@@ -91,8 +91,9 @@ class FileSetReader(AnnotationReader):
 
     # -- what a subclass provides ---------------------------------------------------------------------
 
-    def parse(self, path: Path, spec: InputSpec, base: Path) -> Sample | None:
-        """The labels of one file; ``base`` is the input it was found under (ids are relative to it)."""
+    def parse(self, path: str, spec: InputSpec, base: str) -> Sample | None:
+        """The labels of one file; ``base`` is the input it was found under (ids are relative to it).
+        Paths are strings: a Path per file costs more than parsing a YOLO file."""
         raise NotImplementedError
 
     def fixed_classes(self, spec: InputSpec) -> list[str] | None:
@@ -103,16 +104,15 @@ class FileSetReader(AnnotationReader):
         """The order of classes met in the files when no classes file gives one."""
         return sorted(names)
 
-    def members(self, path: Path, spec: InputSpec) -> list[Path]:
+    def members(self, path: Path, spec: InputSpec) -> list[str]:
         """The per-image files of an input: a folder's ``suffix`` files (sorted by relative path), or
         the file itself."""
-        path = Path(path)
-        if not path.is_dir():
-            return [path]
-        return sorted((p for p in _walk(path) if p.name.lower().endswith(self.suffix)),
-                      key=lambda p: p.relative_to(path).as_posix())
+        base = str(path)
+        if not os.path.isdir(base):
+            return [base]
+        return [os.path.join(base, *rel) for rel in sorted(_walk(base, self.suffix))]
 
-    def skipped_note(self, path: Path) -> str:
+    def skipped_note(self, path: str) -> str:
         return f"skipped {path}: not a {self.name} label file"
 
     # -- the contract ---------------------------------------------------------------------------------
@@ -139,7 +139,7 @@ class FileSetReader(AnnotationReader):
             members = self.members(path, spec)
             if not members:
                 raise InputError(f"{path}: holds no {self.suffix} file")
-            entries.extend((str(m), str(path), number) for number, m in enumerate(members, start=1))
+            entries.extend((m, str(path), number) for number, m in enumerate(members, start=1))
         flush()
         return Plan(out, spec)
 
@@ -173,9 +173,9 @@ class FileSetReader(AnnotationReader):
         samples: list[Sample] = []
         notes: list[str] = []
         for member, (base, _) in zip(partition.paths, partition.part):
-            sample = self.parse(Path(member), spec, Path(base))
+            sample = self.parse(member, spec, base)
             if sample is None:
-                notes.append(self.skipped_note(Path(member)))
+                notes.append(self.skipped_note(member))
             else:
                 samples.append(sample)
         if progress is not None:
@@ -229,8 +229,9 @@ class FileSetReader(AnnotationReader):
         samples: list[Sample] = []
         numbers: list[int] = []
         notes: list[str] = []
+        base = str(path)
         for number, member in enumerate(members, start=1):
-            sample = self.parse(member, spec, path)
+            sample = self.parse(member, spec, base)
             if sample is None:
                 notes.append(self.skipped_note(member))
                 continue
@@ -282,20 +283,18 @@ def _block(samples: Sequence[Sample], fixed: Sequence[str] | None, where: Path |
     return block, classes
 
 
-def _walk(folder: Path) -> Iterator[Path]:
-    """Every regular file under ``folder`` (os.scandir: one stat a file at most)."""
-    stack = [folder]
-    while stack:
-        current = stack.pop()
-        try:
-            entries = list(os.scandir(current))
-        except OSError as exc:
-            raise InputError(f"{current}: cannot list the folder ({exc.strerror})") from None
-        for entry in entries:
-            if entry.is_dir(follow_symlinks=True):
-                stack.append(Path(entry.path))
-            elif entry.is_file(follow_symlinks=True):
-                yield Path(entry.path)
+def _walk(folder: str, suffix: str, prefix: tuple[str, ...] = ()) -> Iterator[tuple[str, ...]]:
+    """The relative paths (as tuples of names, which sort as the paths do) of the regular files under
+    ``folder`` whose names end with ``suffix`` (os.scandir: one stat a file at most)."""
+    try:
+        entries = list(os.scandir(folder))
+    except OSError as exc:
+        raise InputError(f"{folder}: cannot list the folder ({exc.strerror})") from None
+    for entry in entries:
+        if entry.is_dir(follow_symlinks=True):
+            yield from _walk(entry.path, suffix, (*prefix, entry.name))
+        elif entry.name.lower().endswith(suffix) and entry.is_file(follow_symlinks=True):
+            yield (*prefix, entry.name)
 
 
 def _bytes(path: str) -> int:

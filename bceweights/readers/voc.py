@@ -87,7 +87,7 @@ class VocReader(FileSetReader):
 
     # -- Annotations XML ------------------------------------------------------------------------------
 
-    def members(self, path: Path, spec: InputSpec) -> list[Path]:
+    def members(self, path: Path, spec: InputSpec) -> list[str]:
         """The folder's XML files, sorted; with ``--voc-split``, those of the split's image list."""
         path = Path(path)
         if spec.voc_split is None:
@@ -107,10 +107,10 @@ class VocReader(FileSetReader):
             xml = path / f"{image}.xml"
             if not xml.is_file():
                 raise InputError(f"{listing}: the image {image!r} has no {xml.name} in {path}")
-            out.append(xml)
+            out.append(str(xml))
         return out
 
-    def parse(self, path: Path, spec: InputSpec, base: Path) -> Sample | None:
+    def parse(self, path: str, spec: InputSpec, base: str) -> Sample | None:
         import xml.etree.ElementTree as ET
 
         try:
@@ -142,10 +142,10 @@ class VocReader(FileSetReader):
         rule = _difficult(spec)
         positive = plain | only if rule == "positive" else plain
         ignored = only if rule == "ignore" else set()
-        image = (root.findtext("filename") or "").strip() or path.stem
+        image = (root.findtext("filename") or "").strip() or os.path.splitext(os.path.basename(path))[0]
         return Sample(image, sorted(positive), sorted(ignored))
 
-    def skipped_note(self, path: Path) -> str:
+    def skipped_note(self, path: str) -> str:
         return f"skipped {path}: not a VOC annotation (its root is not <annotation>)"
 
     # -- ImageSets/Main -------------------------------------------------------------------------------

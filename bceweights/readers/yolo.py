@@ -86,25 +86,49 @@ class YoloReader(FileSetReader):
                                  "(or obj.names) names them")
         return super().finish(partial, spec)
 
-    def parse(self, path: Path, spec: InputSpec, base: Path) -> Sample | None:
+    def parse(self, path: str, spec: InputSpec, base: str) -> Sample | None:
         try:
-            text = path.read_bytes().decode("utf-8-sig")
+            with open(path, "rb") as fh:
+                text = fh.read().decode("utf-8-sig")
         except OSError as exc:
             raise InputError(f"{path}: cannot read the file ({exc.strerror})") from None
         except UnicodeDecodeError:
             raise InputError(f"{path}: not a text file (not UTF-8)") from None
+        labels: set[str] = set()
+        coordinates: list[str] = []
+        for line in text.splitlines():
+            fields = line.split()
+            if not fields:
+                continue
+            if not labels and not _is_number(fields[0]):
+                return None  # classes.txt, a README: not a label file
+            if len(fields) < 5:
+                return self._refuse(path, text)
+            labels.add(fields[0])
+            coordinates.extend(fields[1:])
+        try:
+            finite = all(map(math.isfinite, map(float, coordinates)))
+        except ValueError:
+            finite = False
+        ids = [_class_id(label) for label in labels]
+        if not finite or None in ids:
+            return self._refuse(path, text)
         names = None if spec.classes_file is None else _class_names(spec.classes_file)
-        found: set[str] = set()
-        first = True
+        if names is None:
+            found = [str(i) for i in ids]
+        else:
+            found = [names.name_of(str(i)) for i in ids]
+            if None in found:
+                return self._refuse(path, text, names, spec.classes_file)
+        return Sample(_sample_id(path, base), sorted(found))
+
+    def _refuse(self, path: str, text: str, names=None, classes_file=None) -> None:
+        """Raise the error of the first bad line (the fast path of :meth:`parse` only knows there is one)."""
         for number, line in enumerate(text.splitlines(), start=1):
             fields = line.split()
             if not fields:
                 continue
             label = _class_id(fields[0])
-            if first:
-                first = False
-                if label is None and not _is_number(fields[0]):
-                    return None  # classes.txt, a README: not a label file
             if label is None:
                 raise InputError(f"{path}: line {number}: the class {fields[0]!r} is not a class id (an "
                                  "integer from 0)")
@@ -118,24 +142,21 @@ class YoloReader(FileSetReader):
                     ok = False
                 if not ok:
                     raise InputError(f"{path}: line {number}: {value!r} is not a coordinate")
-            if names is None:
-                found.add(str(label))
-            else:
-                name = names.name_of(str(label))
-                if name is None:
-                    raise InputError(f"{path}: line {number}: the class id {label} is not in "
-                                     f"{spec.classes_file} ({len(names.names)} classes)")
-                found.add(name)
-        return Sample(_sample_id(path, base), sorted(found))
+            if names is not None and names.name_of(str(label)) is None:
+                raise InputError(f"{path}: line {number}: the class id {label} is not in {classes_file} "
+                                 f"({len(names.names)} classes)")
+        raise AssertionError("a line was refused but none is bad")
 
-    def skipped_note(self, path: Path) -> str:
+    def skipped_note(self, path: str) -> str:
         return f"skipped {path}: not a YOLO label file (its first line is no 'class x y w h')"
 
 
-def _sample_id(path: Path, base: Path) -> str:
+def _sample_id(path: str, base: str) -> str:
+    """The label file's path under the input folder, without ``.txt`` (its stem for a single file)."""
     if path == base:
-        return path.stem
-    relative = path.relative_to(base).as_posix()
+        relative = os.path.basename(path)
+    else:
+        relative = path[len(base):].lstrip(os.sep).replace(os.sep, "/")
     return relative[:-len(".txt")] if relative.lower().endswith(".txt") else relative
 
 
