@@ -42,7 +42,7 @@ from ..counts import Counts
 from ..errors import InputError, UsageError, reader_boundary
 from ..spec import InputSpec
 from .annotations import AnnotationReader, batch_rows, label_block
-from .base import Finished, LabelBatch, Partition, Progress, SameClasses, _size
+from .base import Finished, LabelBatch, Partition, Progress, SameClasses
 
 #: Top-level keys a COCO-style file starts with.
 COCO_KEYS = frozenset({"info", "licenses", "images", "annotations", "categories", "type"})
@@ -111,7 +111,7 @@ class CocoReader(AnnotationReader):
         notes = tuple(_notes(index, labels, renamed, spec.no_crowd))
         n, c = len(index.image_keys), len(names)
         per = batch_rows(c)
-        done = _size(path)
+        done = path.stat().st_size
         for start in range(0, n, per):
             stop = min(n, start + per)
             block = labels.block(start, stop)
