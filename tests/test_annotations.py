@@ -298,6 +298,8 @@ def test_coco_files_must_share_categories(tmp_path):
     ('{"images": [{"id": 1}], "annotations": [{"image_id": 1, "category_id": 1}', "not valid JSON"),
     ('{"images": [{"id": 1}] "annotations": []}', "not valid JSON"),
     ('[{"image": "a.jpg", "labels": [1, 2]}]', "not a JSON object"),
+    ('{"images": [{"id": 1}], "annotations": null, "categories": [{"id": 1, "name": "a"}]}',
+     "'annotations' is not an array but NoneType"),
 ])
 def test_bad_coco_files_are_one_line_errors(cli, tmp_path, text, message):
     path = tmp_path / "bad.json"

@@ -178,9 +178,13 @@ def scan(path: Path) -> CocoIndex:
         elif key == "categories":
             add_category(item)
 
+    def on_value(key: str, value: Any) -> None:
+        if key in counters:
+            raise InputError(f"{path}: {key!r} is not an array but {type(value).__name__} {str(value)[:40]!r}")
+
     with reader_boundary(path, "the JSON file"), _open(path) as fh:  # gzip: a bad CRC, a cut stream
         stream = JsonStream(fh, path)
-        index.keys = walk_object(stream, on_item)
+        index.keys = walk_object(stream, on_item, on_value)
     for key in ("images", "annotations", "categories"):
         if index.keys.count(key) > 1:
             raise InputError(f"{path}: the member {key!r} appears twice")
