@@ -59,6 +59,10 @@ class InputSpec:
     ignore_index: tuple[int, ...] = ()
     file_list: Path | None = None
     root: Path | None = None
+    # annotations (COCO, Pascal VOC, YOLO)
+    no_crowd: bool = False
+    voc_split: str | None = None
+    difficult: str = "ignore"
     # execution
     workers: int | None = None
 
@@ -175,6 +179,7 @@ FLAGS: dict[str, str] = {
     "ignore_index": "--ignore-index", "file_list": "--file-list", "root": "--root", "workers": "--workers",
     "id_column": "--id-column", "confidence_column": "--confidence-column", "negatives": "--negatives",
     "quote": "--quote", "class_names": "class_names",
+    "no_crowd": "--no-crowd", "voc_split": "--voc-split", "difficult": "--difficult",
 }
 
 #: Options every run may take, whatever its reader: they are read by the engines and the path expansion.

@@ -356,6 +356,23 @@ _opt("workers", Annotated[Optional[int], typer.Option(
     "--workers", min=1, help="Processes that decode masks; default: all cores. The counts do not depend "
     "on it. e.g. [cyan]--workers 4[/cyan].", rich_help_panel=ARRAYS)])
 
+ANNOTATIONS = "Annotations (COCO, Pascal VOC, YOLO)"
+Difficult = _choices("Difficult", "ignore", "positive", "negative")
+
+_opt("no_crowd", Annotated[bool, typer.Option(
+    "--no-crowd", help="COCO: leave crowd annotations (iscrowd 1) out; an image whose only annotations of a "
+    "class are crowd regions counts as neither for it. e.g. [cyan]--no-crowd[/cyan].",
+    rich_help_panel=ANNOTATIONS)], False)
+_opt("voc_split", Annotated[Optional[str], typer.Option(
+    "--voc-split", metavar="NAME", help="Pascal VOC: the split to read, the {class}_NAME.txt lists of "
+    "ImageSets/Main (or, for an Annotations folder, the images of ImageSets/Main/NAME.txt), e.g. "
+    "[cyan]bceweights compute VOC2007/ImageSets/Main --voc-split trainval[/cyan].",
+    rich_help_panel=ANNOTATIONS)])
+_opt("difficult", Annotated[Difficult, typer.Option(
+    "--difficult", help="Pascal VOC: what a class with only difficult objects in an image counts as there: "
+    "ignore (neither, as VOC's evaluation), positive or negative, e.g. [cyan]--difficult positive[/cyan].",
+    rich_help_panel=ANNOTATIONS)], Difficult.ignore)
+
 
 def spec_from_options(opts: dict[str, Any]):
     """Build the library's :class:`InputSpec` from parsed CLI options."""
@@ -403,7 +420,8 @@ def _extra_spec_fields(opts: dict[str, Any]) -> dict[str, Any]:
 
 #: Input options added by other modules (name → InputSpec field), built into the spec as they are.
 _EXTRA_SPEC_FIELDS = {"key", "class_axis", "label_attributes", "mask_mode", "num_classes", "ignore_index",
-                      "file_list", "root", "workers", "id_column", "confidence_column", "negatives", "quote"}
+                      "file_list", "root", "workers", "id_column", "confidence_column", "negatives", "quote",
+                      "no_crowd", "voc_split", "difficult"}
 
 
 def _option_group(name: str, options: list[inspect.Parameter], build: Callable[[dict[str, Any]], Any]):
@@ -655,7 +673,8 @@ def compute(
         "--repeat-threshold", metavar="T",
         callback=lambda v: _in_range(v, "--repeat-threshold", 0, None, low_open=True),
         help="Also write LVIS repeat factors (key repeat_factors): r_c = max(1, sqrt(T / f_c)), f_c = "
-        "fraction of rows holding c; a row takes the max over its labels (1 without any). e.g. "
+        "fraction of rows holding c; a row takes the max over its labels (1 without any). On COCO/LVIS "
+        "JSON a row is an image: detectron2's RepeatFactorTrainingSampler factors. e.g. "
         "[cyan]--repeat-threshold 0.001[/cyan].",
         rich_help_panel=SAMPLING)] = None,
     flat: Annotated[bool, typer.Option(

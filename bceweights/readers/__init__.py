@@ -28,6 +28,9 @@ GROUP = "bceweights.readers"
 #: The built-in readers, as ``pyproject.toml`` registers them (a test keeps the two equal). Used as they
 #: are when the package's metadata cannot be found (run from a source tree that was never installed).
 BUILTIN: dict[str, str] = {
+    # Before csv, which shares .txt: an empty YOLO label file (an image without objects) sniffs as
+    # nothing, and a tie goes to the first reader.
+    "yolo": "bceweights.readers.yolo:YoloReader",
     "csv": "bceweights.readers.delimited:CsvReader",
     "tsv": "bceweights.readers.delimited:TsvReader",
     "parquet": "bceweights.readers.parquet:ParquetReader",
@@ -41,6 +44,8 @@ BUILTIN: dict[str, str] = {
     "tiff": "bceweights.readers.masks:TiffReader",
     "nifti": "bceweights.readers.masks:NiftiReader",
     "npy-mask": "bceweights.readers.masks:NpyMaskReader",
+    "coco": "bceweights.readers.coco:CocoReader",
+    "voc": "bceweights.readers.voc:VocReader",
 }
 
 #: Bytes read from a file to sniff its format.
