@@ -59,10 +59,10 @@ class TableReader(Reader):
         """One partition per file, settled from its head; with ``hints.split``, a file larger than
         ``hints.block`` becomes byte ranges (CSV, uncompressed) or runs of row groups (Parquet), each
         worker finding its own line boundaries."""
-        from .layout import layout_kind, settle
+        from .layout import check_usage, settle
         from .source import byte_blocks, row_group_runs
 
-        layout_kind(spec)  # two layouts at once fail before any file is opened
+        check_usage(spec)  # usage mistakes fail before any file is opened
         partitions: list[Partition] = []
         for path in files:
             src = self.open(path, spec)
@@ -141,8 +141,8 @@ class TableReader(Reader):
             return ParquetSlice(src.path, True, list(src.names), size=src.size, start=block.start,
                                 stop=block.stop, rows_before=block.extra)
         return CsvBlock(src.path, False, list(src.names), src.delimiter, False, None, src.size,
-                        start=block.start, stop=block.stop, data_start=block.extra, rows_before=rows_before,
-                        file_header=src.header)
+                        first_line=src.first_line, start=block.start, stop=block.stop, data_start=block.extra,
+                        rows_before=rows_before, file_header=src.header)
 
     def _batches(self, src: TableSource, layout: Layout, spec: InputSpec,
                  classes: list[str] | None = None) -> Iterator[LabelBatch]:
