@@ -252,9 +252,15 @@ def detection_notes(src: TableSource, columns: list[str], skipped: list[str] | N
     the Dask planner both add it."""
     if skipped is None:
         return ()
-    return (f"{src.path.name}: label columns detected: {', '.join(columns)}"
-            + (f"; skipped (id-like, or values other than 0/1, -1 and blank; name label columns with "
-               f"--columns): {', '.join(skipped)}" if skipped else ""),)
+    return (f"{src.path.name}: label columns detected: {_listed(columns)}"
+            + (f"; skipped {len(skipped)} (id-like, or values other than 0/1, -1 and blank; name the label "
+               f"columns with --columns): {_listed(skipped)}" if skipped else ""),)
+
+
+def _listed(names: list[str], most: int = 12) -> str:
+    if len(names) <= most:
+        return ", ".join(names)
+    return f"{', '.join(names[:most - 2])}, ... {', '.join(names[-2:])}"
 
 
 def wide_batches(src: TableSource, layout: Layout, spec: InputSpec) -> Iterator[LabelBatch]:
@@ -437,9 +443,10 @@ def list_batches(src: TableSource, layout: Layout, spec: InputSpec, *, split: bo
             line += n
             parents, local, names = found.rows, found.codes, found.names
             if excluded and any(name in excluded for name in names):
-                drop = np.array([name in excluded for name in names])
-                kept = np.flatnonzero(~drop[local])
-                parents, local = parents.take(kept), local.take(kept)
+                keep = np.array([name not in excluded for name in names])
+                kept = np.flatnonzero(keep[local])
+                parents, local = parents.take(kept), (np.cumsum(keep) - 1)[local.take(kept)]
+                names = [name for name in names if name not in excluded]
         else:
             rows = np.arange(line, line + item.num_rows)
             line += item.num_rows

@@ -184,7 +184,7 @@ class TableSource:
                 cleaned = blank(text) if blank is not None else None
                 if cleaned is None:
                     raise
-                return parse_once(cleaned)
+                return parse_once(cleaned or b"\n")  # an empty buffer is an error to Arrow, a line is not
 
         fh, done = self._open_stream()
         try:
@@ -193,7 +193,8 @@ class TableSource:
                     yield from self._stream_rest(text, fh, columns, types, read, done)
                     return
                 if one_column and blank is not None and records.may_hold_blank_lines(text, delimiter):
-                    text = blank(text) or text
+                    cleaned = blank(text)
+                    text = text if cleaned is None else cleaned or b"\n"
                 if fast is not None:
                     scanned = fast(text)
                     if scanned is not None:
@@ -302,31 +303,47 @@ def _record_chunks(stream, size: int, delimiter: bytes, first: int = 1 << 18) ->
     record's end (the last may not), or a :class:`_Rest` with the text from a record start on, as
     the last piece, when quote parity cannot place the record ends.
 
-    The pieces start at ``first`` bytes and double: a caller that needs only the first rows (label
-    column detection, the checks' target sample) then parses, and has read ahead, ~1 MB instead of
-    8 MB (sample of a wide CSV 0.13 → 0.04 s)."""
+    Each piece is a bytearray read in place after the previous piece's unfinished record (no copy of
+    the piece; ~0.1 s less for 432 MB than joining and slicing bytes). The pieces start at ``first``
+    bytes and double: a caller that needs only the first rows (label column detection, the checks'
+    target sample) then parses, and has read ahead, ~1 MB instead of 8 MB."""
     rest = b""
     step = min(size, first)
     read = 0
     while True:
-        data = stream.read(step)
-        step = min(size, step * 2)
-        read += len(data)
-        if not data:
+        want, step = step, min(size, step * 2)
+        buf = bytearray(len(rest) + want)
+        buf[:len(rest)] = rest
+        got = _read_into(stream, memoryview(buf)[len(rest):])
+        read += got
+        if got == 0:
             if rest:
-                yield rest, read
+                yield bytearray(rest), read
             return
-        data = rest + data if rest else data
+        if got < want:
+            del buf[len(rest) + got:]
         try:
-            cut = records.last_record_end(data, delimiter)
+            cut = records.last_record_end(buf, delimiter)
         except records.AmbiguousQuotes:
-            yield _Rest(data), read
+            yield _Rest(bytes(buf)), read
             return
         if cut == 0:
-            rest = data
+            rest = bytes(buf)
             continue
-        rest = data[cut:]
-        yield data[:cut], read
+        rest = bytes(buf[cut:])
+        del buf[cut:]
+        yield buf, read
+
+
+def _read_into(stream, view: memoryview) -> int:
+    """Fill ``view`` from ``stream`` (several reads where one returns less); the bytes read."""
+    total = 0
+    while total < len(view):
+        got = stream.readinto(view[total:])
+        if not got:
+            break
+        total += got
+    return total
 
 
 def _convert_options(columns: list[str], types: dict[str, pa.DataType]) -> pacsv.ConvertOptions:
