@@ -174,3 +174,32 @@ def test_per_sample_rows_and_ids_through_the_kernel(tmp_path, monkeypatch, kerne
     assert labels.tolist() == y.tolist()
     assert ids == [f"img{i}.png" for i in range(3000)]
     assert any(kernel_calls["wide"])
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".csv.gz", ".csv.bz2"])
+def test_progress_adds_up_to_the_files_bytes(tmp_path, monkeypatch, suffix):
+    import bz2
+    import gzip
+
+    rng = np.random.default_rng(4)
+    y = (rng.random((20000, 4)) < 0.3).astype(np.uint8)
+    text = ("\n\nid,a,b,c,d\n" + "".join(f"r{i}," + ",".join(map(str, r)) + "\n" for i, r in enumerate(y))).encode()
+    data = {".csv": text, ".csv.gz": gzip.compress(text), ".csv.bz2": bz2.compress(text)}[suffix]
+    path = tmp_path / f"l{suffix}"
+    path.write_bytes(data)
+    monkeypatch.setattr(tables, "BLOCK_SIZE", 1 << 14)
+
+    class Sink:
+        total, steps = 0.0, []
+
+        def start(self, total, unit, description):
+            self.total = total
+
+        def advance(self, amount, **fields):
+            self.steps.append(amount)
+
+    sink = Sink()
+    c = count(path, progress=sink)
+    assert c.pos.tolist() == y.sum(axis=0).tolist()
+    assert sink.total == len(data) and sum(sink.steps) == len(data)
+    assert len(sink.steps) > 3 and min(sink.steps) >= 0

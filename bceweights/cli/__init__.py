@@ -564,9 +564,10 @@ def compute(
       [cyan]bceweights compute sample_data/chest_xray_labels.csv[/cyan]
       [cyan]bceweights compute Data_Entry_2017.csv --list-column 'Finding Labels' -o cxr14.pt[/cyan]
     """
-    from .. import api
+    from .. import api, preload
     from ..weights import WeightOptions
 
+    preload.want_torch()  # the checks and the save need torch: a table scan imports it meanwhile
     options = WeightOptions(scheme=scheme.value, normalize=normalize.value,
                             zero_positives="error" if strict else zero_positives.value, beta=beta,
                             enet_k=enet_k, min_count=min_count, clip=clip, smoothing=smoothing)

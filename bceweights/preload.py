@@ -1,0 +1,44 @@
+"""Importing torch while the labels are counted, for a command that needs it once they are.
+
+``import torch`` costs about 1 s of CPU in every process that saves a ``.pt``; the command line asks for
+it only after counting (the loss checks, ``torch.save``). A reader that streams in this process on
+NumPy and Arrow, which release the GIL for their loops (label tables), calls
+:func:`start_torch_import` when it starts: the import then runs on the other core while the scan runs
+(benchmarks/RESULTS.md). Nothing starts unless the command asked for it with :func:`want_torch`, so a
+library call never imports torch behind the caller's back, and readers that fork worker processes
+(masks) never call it: a fork must not happen while another thread imports.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+import threading
+
+_wanted = False
+_started: threading.Thread | None = None
+_lock = threading.Lock()
+
+
+def want_torch() -> None:
+    """Say that this process will import torch after counting (the ``compute`` command)."""
+    global _wanted
+    _wanted = True
+
+
+def start_torch_import() -> None:
+    """Import torch in a daemon thread, once, if :func:`want_torch` was called and it is not loaded.
+    A later ``import torch`` elsewhere waits for this one (Python's import lock) and gets the module."""
+    global _started
+    if not _wanted or "torch" in sys.modules:
+        return
+    with _lock:
+        if _started is None:
+            _started = threading.Thread(target=_import, name="bceweights-torch-import", daemon=True)
+            _started.start()
+
+
+def _import() -> None:
+    # A failure here is met again, and reported, by the main thread's own import.
+    with contextlib.suppress(Exception):
+        import torch  # noqa: F401
