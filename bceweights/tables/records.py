@@ -59,17 +59,20 @@ def _ends_outside(a: np.ndarray, delimiter: int) -> tuple[np.ndarray, np.ndarray
     return ends[(before & 1) == 0], quotes
 
 
-def _check_quotes(a: np.ndarray, quotes: np.ndarray, upto: int, delimiter: int) -> None:
-    """Raise :class:`AmbiguousQuotes` unless every quote before ``upto`` (a position outside quotes)
-    opens a field or closes one."""
-    quotes = quotes[:np.searchsorted(quotes, upto)]
+def _check_quotes(a: np.ndarray, quotes: np.ndarray, delimiter: int, upto: int | None = None) -> None:
+    """Raise :class:`AmbiguousQuotes` unless every quote of the data (which starts at a record start),
+    or before ``upto``, opens a field or closes one. A chunk's are all checked, not only those before
+    its cut: a stray quote would otherwise hold every later line end "inside quotes" and the rest of
+    the file in memory."""
+    if upto is not None:
+        quotes = quotes[:np.searchsorted(quotes, upto)]
     if len(quotes) == 0:
         return
     opens, closes = quotes[0::2], quotes[1::2]
-    edge = np.array([delimiter, LF, CR, QUOTE], dtype=np.uint8)
-    before = a[opens[opens > 0] - 1]
-    after = a[closes + 1]
-    if not (np.isin(before, edge).all() and np.isin(after, edge).all()):
+    closes = closes[closes + 1 < len(a)]  # the byte after the data's last quote is not read yet
+    edge = np.zeros(256, dtype=bool)
+    edge[[delimiter, LF, CR, QUOTE]] = True
+    if not (edge[a[opens[opens > 0] - 1]].all() and edge[a[closes + 1]].all()):
         raise AmbiguousQuotes
 
 
@@ -106,12 +109,10 @@ def last_record_end(data, delimiter: bytes, *, final: bool = False) -> int:
         return at + 1
     a = np.frombuffer(data, dtype=np.uint8)
     ends, quotes = _ends_outside(a, delimiter[0])
-    cut = _pick_end(a, ends, final, last=True)
-    if cut is None:
-        return 0
     if quotes is not None:
-        _check_quotes(a, quotes, cut, delimiter[0])
-    return cut
+        _check_quotes(a, quotes, delimiter[0])
+    cut = _pick_end(a, ends, final, last=True)
+    return 0 if cut is None else cut
 
 
 def first_record_end(data: bytes, start: int, delimiter: bytes, *, final: bool = False) -> int | None:
@@ -127,10 +128,10 @@ def first_record_end(data: bytes, start: int, delimiter: bytes, *, final: bool =
     else:
         ends, quotes = _ends_outside(a, delimiter[0])
     cut = _pick_end(a, ends, final, last=False)
+    if quotes is not None:  # the header's quotes, or all of them when no line end is outside quotes
+        _check_quotes(a, quotes, delimiter[0], upto=cut)
     if cut is None:
         return len(data) if final else None
-    if quotes is not None:
-        _check_quotes(a, quotes, cut, delimiter[0])
     return start + cut
 
 

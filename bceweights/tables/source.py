@@ -32,6 +32,9 @@ BLOCK_SIZE = 1 << 22
 SAMPLE_BYTES = 1 << 20
 #: A header (or a first line, without one) longer than this is refused rather than read whole.
 MAX_HEADER_BYTES = 1 << 26
+#: A record longer than this (an unterminated quote holds the rest of the file) is left to Arrow's
+#: streaming reader instead of being gathered in memory.
+MAX_RECORD_BYTES = 1 << 26
 DELIMITERS = (",", "\t", ";", "|", " ")
 NULL_VALUES = ["", "NA", "N/A", "NaN", "nan", "null", "NULL", "None"]
 
@@ -328,6 +331,9 @@ def _record_chunks(stream, size: int, delimiter: bytes, first: int = 1 << 18) ->
             yield _Rest(bytes(buf)), read
             return
         if cut == 0:
+            if len(buf) > MAX_RECORD_BYTES:  # an unterminated quote: Arrow's reader decides
+                yield _Rest(bytes(buf)), read
+                return
             rest = bytes(buf)
             continue
         rest = bytes(buf[cut:])
