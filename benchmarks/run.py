@@ -227,7 +227,29 @@ class Bench:
         if slow_peers:  # 15 s a run at 1M rows, 47 s at 4M
             table.append(("sklearn_weights", "scikit-learn compute_class_weight per column"))
         self.group(f"{label} ({size / 1e6:.0f} MB)", cases + self.peers(table, path, truth))
+        self.scan(path, {}, truth)
         path.unlink()
+
+    def scan(self, path: Path, options: dict, truth: dict) -> None:
+        """The reader's scan alone, in one process (``bceweights.count``: read, label-table kernel on two
+        threads, counts with co-occurrence; no start-up, no torch), against the same reader with the
+        kernel off (Arrow parses every chunk): medians of ``repeat`` after one warm-up run."""
+        size = path.stat().st_size
+        for kernel in (True, False):
+            out = subprocess.run([sys.executable, __file__, "--scan-only", str(path), json.dumps(options),
+                                  "1" if kernel else "0", str(self.repeat)], capture_output=True, text=True)
+            if out.returncode != 0:
+                raise RuntimeError(out.stderr[-2000:])
+            got = json.loads(out.stdout)
+            # Label lists hold only the classes met, sorted by name: compare the positive counts as sets.
+            if sorted(p for p in got["pos"] if p) != sorted(float(p) for p in truth["pos"] if p):
+                raise AssertionError(f"{path.name}: in-process counts differ from the truth")
+            wall, cpu = statistics.median(got["walls"]), statistics.median(got["cpus"])
+            name = "in process: bceweights.count" + ("" if kernel else ", kernel off (Arrow parses)")
+            run = Run(f"scan in process, {path.name}", name, wall, cpu, got["rss"], "ok",
+                      f"{size / 2**20 / wall:.0f} MB/s; runs {', '.join(f'{w:.2f}' for w in got['walls'])}")
+            self.runs.append(run)
+            print(f"  {name:48s} {wall:7.2f} s wall {cpu:7.2f} s CPU  {size / 2**20 / wall:6.0f} MB/s", flush=True)
 
     def lists(self, rows: int) -> None:
         path = self.work / f"lists_{rows}.csv"
@@ -241,6 +263,7 @@ class Bench:
                  ("pandas_lists", "pandas str.split + counting")]
         self.group(f"label-list CSV {rows:,} rows ({size / 1e6:.0f} MB)",
                    cases + self.peers(table, path, truth, by_name=True))
+        self.scan(path, {"list_column": "labels"}, truth)
         path.unlink()
 
     def npy(self, nbytes: int) -> None:
@@ -374,7 +397,35 @@ def _compile_package() -> None:
     compileall.compile_dir(str(Path(bceweights.__file__).parent), quiet=1)
 
 
+def _scan_only(path: str, options: str, kernel: str, repeat: str) -> None:
+    """Child of :meth:`Bench.scan`: time ``bceweights.count`` in this process, print JSON."""
+    import resource
+
+    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # as the CLI does
+    from bceweights import count
+    from bceweights.tables import layout
+
+    if kernel == "0":
+        layout.FAST_GIVE_UP = 0
+    kwargs = json.loads(options)
+    count(path, **kwargs)  # warm: the page cache, imports, the scan's thread pool
+    walls, cpus = [], []
+    for _ in range(int(repeat)):
+        before = resource.getrusage(resource.RUSAGE_SELF)
+        started = time.perf_counter()
+        counts = count(path, **kwargs)
+        walls.append(time.perf_counter() - started)
+        after = resource.getrusage(resource.RUSAGE_SELF)
+        cpus.append(after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime)
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(json.dumps({"walls": walls, "cpus": cpus, "rss": rss, "pos": counts.pos.tolist()}))
+
+
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["--scan-only"]:
+        _scan_only(*argv[1:5])
+        return 0
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="a tenth of the sizes")
     parser.add_argument("--only", default=",".join(GROUPS), help=f"comma-separated, of {', '.join(GROUPS)}")
