@@ -296,7 +296,7 @@ def wide_batches(src: TableSource, layout: Layout, spec: InputSpec) -> Iterator[
         keep = row_filter(batch, where)
         if keep is not None:
             values, rows = values[keep], rows[keep]
-        if layout.detected:
+        if layout.detected and spec.policy.binarize is None:
             _refuse_fractions(values, columns, rows, src)
         result = apply_policy(values, spec.policy, columns=columns, row_numbers=rows, source=str(src.path))
         yield LabelBatch(result.labels, classes, rows, done, result.missing, result.uncertain, notes)
