@@ -306,50 +306,46 @@ def _record_chunks(stream, size: int, delimiter: bytes, first: int = 1 << 18) ->
     record's end (the last may not), or a :class:`_Rest` with the text from a record start on, as
     the last piece, when quote parity cannot place the record ends.
 
-    Each piece is a bytearray read in place after the previous piece's unfinished record (no copy of
-    the piece; ~0.1 s less for 432 MB than joining and slicing bytes). The pieces start at ``first``
-    bytes and double: a caller that needs only the first rows (label column detection, the checks'
-    target sample) then parses, and has read ahead, ~1 MB instead of 8 MB."""
+    Without quotes a read's last line end is the cut, and a piece is the previous read's unfinished
+    record joined to the read up to the cut: one copy (fresh or zeroed buffers cost more in page
+    faults than copies: 0.15 against 0.06 s of CPU for 432 MB). The pieces start at ``first`` bytes
+    and double: a caller that needs only the first rows (label column detection, the checks' target
+    sample) then parses, and has read ahead, ~1 MB instead of 8 MB."""
     rest = b""
     step = min(size, first)
     read = 0
     while True:
-        want, step = step, min(size, step * 2)
-        buf = bytearray(len(rest) + want)
-        buf[:len(rest)] = rest
-        got = _read_into(stream, memoryview(buf)[len(rest):])
-        read += got
-        if got == 0:
+        data = stream.read(step)
+        step = min(size, step * 2)
+        read += len(data)
+        if not data:
             if rest:
-                yield bytearray(rest), read
+                yield rest, read
             return
-        if got < want:
-            del buf[len(rest) + got:]
-        try:
-            cut = records.last_record_end(buf, delimiter)
-        except records.AmbiguousQuotes:
-            yield _Rest(bytes(buf)), read
-            return
-        if cut == 0:
-            if len(buf) > MAX_RECORD_BYTES:  # an unterminated quote: Arrow's reader decides
-                yield _Rest(bytes(buf)), read
+        if data.find(b'"') < 0 and rest.find(b'"') < 0:
+            # A record end in ``rest`` would have been cut before: the last one is in ``data``.
+            cut = records.last_record_end(data, delimiter)
+            if cut:
+                piece = b"".join((rest, memoryview(data)[:cut])) if rest else data[:cut]
+                rest = data[cut:]
+                yield piece, read
+                continue
+            whole = rest + data
+        else:
+            whole = rest + data
+            try:
+                cut = records.last_record_end(whole, delimiter)
+            except records.AmbiguousQuotes:
+                yield _Rest(whole), read
                 return
-            rest = bytes(buf)
-            continue
-        rest = bytes(buf[cut:])
-        del buf[cut:]
-        yield buf, read
-
-
-def _read_into(stream, view: memoryview) -> int:
-    """Fill ``view`` from ``stream`` (several reads where one returns less); the bytes read."""
-    total = 0
-    while total < len(view):
-        got = stream.readinto(view[total:])
-        if not got:
-            break
-        total += got
-    return total
+            if cut:
+                rest = whole[cut:]
+                yield whole[:cut], read
+                continue
+        if len(whole) > MAX_RECORD_BYTES:  # an unterminated quote: Arrow's reader decides
+            yield _Rest(whole), read
+            return
+        rest = whole
 
 
 def _convert_options(columns: list[str], types: dict[str, pa.DataType]) -> pacsv.ConvertOptions:
