@@ -567,15 +567,15 @@ def compute(
     from .. import api, preload
     from ..weights import WeightOptions
 
-    preload.want_torch()  # the checks and the save need torch: a table scan imports it meanwhile
     options = WeightOptions(scheme=scheme.value, normalize=normalize.value,
                             zero_positives="error" if strict else zero_positives.value, beta=beta,
                             enet_k=enet_k, min_count=min_count, clip=clip, smoothing=smoothing)
-    job = api.run_compute(
-        labels, spec, options, output=output, files=files, flat=flat, validate=not no_validate,
-        device=device.value, sample_weights=sample_weights,
-        sample_options=_sample_options(sample_weights, sample_reduce, repeat_threshold, id_column),
-        progress=RichProgress(), **_engine_args(engine, scheduler))
+    with preload.torch_soon():  # the checks and the save need torch: a table scan imports it meanwhile
+        job = api.run_compute(
+            labels, spec, options, output=output, files=files, flat=flat, validate=not no_validate,
+            device=device.value, sample_weights=sample_weights,
+            sample_options=_sample_options(sample_weights, sample_reduce, repeat_threshold, id_column),
+            progress=RichProgress(), **_engine_args(engine, scheduler))
     _render(job, files, quiet=quiet, name_written=True)
     job.raise_if_failed()
 
