@@ -236,8 +236,11 @@ class Bench:
         kernel off (Arrow parses every chunk): medians of ``repeat`` after one warm-up run."""
         size = path.stat().st_size
         for kernel in (True, False):
+            # One BLAS thread, as the CLI sets it (this module has loaded NumPy, so the child must get
+            # it from its environment).
             out = subprocess.run([sys.executable, __file__, "--scan-only", str(path), json.dumps(options),
-                                  "1" if kernel else "0", str(self.repeat)], capture_output=True, text=True)
+                                  "1" if kernel else "0", str(self.repeat)], capture_output=True, text=True,
+                                 env={**os.environ, "OPENBLAS_NUM_THREADS": "1"})
             if out.returncode != 0:
                 raise RuntimeError(out.stderr[-2000:])
             got = json.loads(out.stdout)
@@ -401,7 +404,6 @@ def _scan_only(path: str, options: str, kernel: str, repeat: str) -> None:
     """Child of :meth:`Bench.scan`: time ``bceweights.count`` in this process, print JSON."""
     import resource
 
-    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # as the CLI does
     from bceweights import count
     from bceweights.tables import layout
 
@@ -417,7 +419,9 @@ def _scan_only(path: str, options: str, kernel: str, repeat: str) -> None:
         walls.append(time.perf_counter() - started)
         after = resource.getrusage(resource.RUSAGE_SELF)
         cpus.append(after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime)
-    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    # VmHWM, not ru_maxrss: Linux carries a parent's peak into ru_maxrss across fork and exec.
+    with open("/proc/self/status", encoding="ascii") as fh:
+        rss = next(int(line.split()[1]) for line in fh if line.startswith("VmHWM")) / 1024
     print(json.dumps({"walls": walls, "cpus": cpus, "rss": rss, "pos": counts.pos.tolist()}))
 
 
