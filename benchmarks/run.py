@@ -36,8 +36,6 @@ import gen  # noqa: E402
 
 PEERS = [sys.executable, str(HERE / "peers.py")]
 BCEWEIGHTS = [sys.executable, "-m", "bceweights"]
-#: bceweights with torch imported after the scan instead of during it (bceweights.preload).
-NO_PRELOAD = ["env", "BCEWEIGHTS_PRELOAD_TORCH=0"]
 GROUPS = ("csv", "lists", "npy", "masks", "help", "nifti")
 #: Peers whose package may be missing (the ``bench`` extra; scikit-learn), skipped with a note.
 OPTIONAL_PEERS = {"polars_sum": "polars", "duckdb_sum": "duckdb", "polars_lists": "polars",
@@ -220,10 +218,7 @@ class Bench:
         truth = gen.wide_csv(path, rows)
         size = path.stat().st_size
         cases = [Case("bceweights compute", [*BCEWEIGHTS, "compute", str(path), "-q", "-o", str(self.out("bw"))],
-                      self.out("bw"), truth, size=size),
-                 Case("bceweights compute, torch imported after the scan", [*NO_PRELOAD, *BCEWEIGHTS, "compute",
-                      str(path), "-q", "-o", str(self.out("bwn"))], self.out("bwn"), truth, size=size,
-                      note="BCEWEIGHTS_PRELOAD_TORCH=0")]
+                      self.out("bw"), truth, size=size)]
         table = [("polars_sum", "polars scan_csv + sum (streaming)"),
                  ("duckdb_sum", "DuckDB read_csv_auto + sum"),
                  ("pandas_sum", "pandas read_csv + sum"),
@@ -265,10 +260,7 @@ class Bench:
         size = path.stat().st_size
         cases = [Case("bceweights compute --list-column", [*BCEWEIGHTS, "compute", str(path), "-q",
                       "--list-column", "labels", "-o", str(self.out("bwl"))], self.out("bwl"), truth,
-                      by_name=True, size=size),
-                 Case("bceweights, torch imported after the scan", [*NO_PRELOAD, *BCEWEIGHTS, "compute", str(path),
-                      "-q", "--list-column", "labels", "-o", str(self.out("bwln"))], self.out("bwln"), truth,
-                      by_name=True, size=size, note="BCEWEIGHTS_PRELOAD_TORCH=0")]
+                      by_name=True, size=size)]
         table = [("polars_lists", "polars str.split + explode + count (streaming)"),
                  ("duckdb_lists", "DuckDB string_split + unnest + count"),
                  ("pandas_lists", "pandas str.split + counting")]
@@ -322,8 +314,6 @@ class Bench:
             Case("python -c pass (interpreter alone)", [sys.executable, "-c", "pass"]),
             Case("bceweights compute, 700-row sample CSV", [*BCEWEIGHTS, "compute", str(sample), "-q", "-o",
                  str(self.out("sample"))], self.out("sample"), truth, note="with the loss checks"),
-            Case("the same, torch imported after the scan", [*NO_PRELOAD, *BCEWEIGHTS, "compute", str(sample), "-q",
-                 "-o", str(self.out("sample_n"))], self.out("sample_n"), truth, note="BCEWEIGHTS_PRELOAD_TORCH=0"),
             Case("floor: python -c 'import torch; torch.save(...)'", [sys.executable, "-c",
                  f"import torch; torch.save({{'pos_count': torch.zeros(14)}}, {str(self.out('bare'))!r})"],
                  note="interpreter, torch, save")])

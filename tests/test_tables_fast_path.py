@@ -204,29 +204,3 @@ def test_progress_adds_up_to_the_files_bytes(tmp_path, monkeypatch, suffix):
     assert sink.total == len(data) and sum(sink.steps) == len(data)
     assert len(sink.steps) > 3 and min(sink.steps) >= 0
 
-
-@pytest.mark.parametrize("env,imported", [({}, True), ({"BCEWEIGHTS_PRELOAD_TORCH": "0"}, False)])
-def test_torch_is_imported_during_a_table_count_only_when_asked(tmp_path, env, imported):
-    """``compute`` enters ``preload.torch_soon``: the table reader then imports torch in a thread while
-    it counts; a library count outside it (or with the switch off) never imports torch."""
-    import os
-    import subprocess
-    import sys
-
-    (tmp_path / "l.csv").write_text("a,b\n1,0\n0,1\n")
-    code = "\n".join([
-        "import sys, threading",
-        "from bceweights import preload",
-        "from bceweights.api import count",
-        f"count({str(tmp_path / 'l.csv')!r})",
-        "before = 'torch' in sys.modules",
-        "with preload.torch_soon():",
-        f"    count({str(tmp_path / 'l.csv')!r})",
-        "for thread in threading.enumerate():",
-        "    if thread.name == 'bceweights-torch-import':",
-        "        thread.join()",
-        "print(before, 'torch' in sys.modules)",
-    ])
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
-                         env={**os.environ, **env})
-    assert out.stdout.split() == ["False", str(imported)]

@@ -564,18 +564,17 @@ def compute(
       [cyan]bceweights compute sample_data/chest_xray_labels.csv[/cyan]
       [cyan]bceweights compute Data_Entry_2017.csv --list-column 'Finding Labels' -o cxr14.pt[/cyan]
     """
-    from .. import api, preload
+    from .. import api
     from ..weights import WeightOptions
 
     options = WeightOptions(scheme=scheme.value, normalize=normalize.value,
                             zero_positives="error" if strict else zero_positives.value, beta=beta,
                             enet_k=enet_k, min_count=min_count, clip=clip, smoothing=smoothing)
-    with preload.torch_soon():  # the checks and the save need torch: a table scan imports it meanwhile
-        job = api.run_compute(
-            labels, spec, options, output=output, files=files, flat=flat, validate=not no_validate,
-            device=device.value, sample_weights=sample_weights,
-            sample_options=_sample_options(sample_weights, sample_reduce, repeat_threshold, id_column),
-            progress=RichProgress(), **_engine_args(engine, scheduler))
+    job = api.run_compute(
+        labels, spec, options, output=output, files=files, flat=flat, validate=not no_validate,
+        device=device.value, sample_weights=sample_weights,
+        sample_options=_sample_options(sample_weights, sample_reduce, repeat_threshold, id_column),
+        progress=RichProgress(), **_engine_args(engine, scheduler))
     _render(job, files, quiet=quiet, name_written=True)
     job.raise_if_failed()
 

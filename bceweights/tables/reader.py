@@ -85,12 +85,9 @@ class TableReader(Reader):
         return Plan(partitions, spec)
 
     def count(self, partition: Partition, spec: InputSpec, progress: Progress | None = None):
-        from .. import preload
         from ..counts import Counts
         from .source import CsvBlock, PartSource
 
-        # The scan runs on NumPy and Arrow, which release the GIL: torch's import overlaps it.
-        preload.start_torch_import()
         context: FileContext = partition.context
         path = partition.paths[0]
 
