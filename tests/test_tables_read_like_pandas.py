@@ -61,6 +61,7 @@ CASES = {
     "lines of spaces between rows": b"A,B,C\n1,0,1\n   \n0,1,1\n \t \n1,1,0\n",
     "a quoted newline": b'id,A,B,C\n"x\ny",1,0,1\n"z\r\nw",0,1,1\n"q\rr",1,1,0\n',
     "a quoted CR in the header": b'"A\rX",B,C\n1,0,1\n0,1,1\n',
+    "a CR before the header's CRLF": b"A,B,C\r\r\n1,0,1\r\n0,1,1\r\n",
     "a quoted header over two lines": b'"first\nlabel",B,C\n1,0,1\n0,1,1\n',
     "doubled quotes and quoted separators": b'id,A,B,C\n"a ""b"", c",1,0,1\n"",0,1,1\n',
     "a 200 KB field": b"id,A,B,C\n" + b"x" * 200_000 + b",1,0,1\ny,0,1,1\n",
