@@ -115,21 +115,22 @@ def last_record_end(data, delimiter: bytes, *, final: bool = False) -> int:
     return 0 if cut is None else cut
 
 
-def first_record_end(data: bytes, start: int, delimiter: bytes, *, final: bool = False) -> int | None:
+def first_record_end(data: bytes, start: int, delimiter: bytes, *, final: bool = False,
+                     quotes: bool = True) -> int | None:
     """Where the record that starts at ``start`` ends (after its line end); the data's end when it
     is ``final`` and the record has no line end; None when more data is needed. Raises
-    :class:`AmbiguousQuotes`."""
+    :class:`AmbiguousQuotes`; with ``quotes=False`` the first line end ends the record."""
     rest = data[start:]
     a = np.frombuffer(rest, dtype=np.uint8)
-    quotes = None
-    if rest.find(b'"') < 0:
+    if not quotes or rest.find(b'"') < 0:
         found = [i for i in (rest.find(b"\n"), rest.find(b"\r")) if i >= 0]
         ends = np.array(found[:1] if len(found) < 2 else [min(found)], dtype=np.int64)
+        where = None
     else:
-        ends, quotes = _ends_outside(a, delimiter[0])
+        ends, where = _ends_outside(a, delimiter[0])
     cut = _pick_end(a, ends, final, last=False)
-    if quotes is not None:  # the header's quotes, or all of them when no line end is outside quotes
-        _check_quotes(a, quotes, delimiter[0], upto=cut)
+    if where is not None:  # the header's quotes, or all of them when no line end is outside quotes
+        _check_quotes(a, where, delimiter[0], upto=cut)
     if cut is None:
         return len(data) if final else None
     return start + cut

@@ -466,7 +466,7 @@ def _open_text(cls, path: Path, spec: InputSpec, size: int) -> TableSource:
             try:
                 end = records.first_record_end(head, start, delimiter.encode("utf-8"), final=complete)
             except records.AmbiguousQuotes:  # a quote inside a name: the line's end ends the header
-                end = records.first_record_end(head.replace(b'"', b" "), start, b",", final=complete)
+                end = records.first_record_end(head, start, b"", final=complete, quotes=False)
             if end is not None:
                 break
         if limit >= MAX_HEADER_BYTES:
