@@ -213,7 +213,8 @@ def _field_by_field(a: np.ndarray, starts: np.ndarray, cend: np.ndarray, plan: _
     if pos is None:
         return None
     n, nf, k = len(starts), plan.num_fields, len(plan.fields)
-    if plan.contiguous and plan.first > 0:
+    # (Below 3 bytes a negative index below would not wrap: the general path.)
+    if plan.contiguous and plan.first > 0 and len(a) >= 3:
         # Each label field read from the bytes before its end (the delimiter after it or the line's
         # end): "<d>0" "<d>1" "<d>-1" or a blank "<d>" before the end. Three plain gathers (a window
         # view gathered as [n, k, 3] costs four times more).

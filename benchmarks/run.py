@@ -18,6 +18,7 @@ import json
 import os
 import platform
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -144,84 +145,141 @@ def check(out: Path, truth: dict, by_name: bool = False) -> tuple[str, dict]:
     return "ok", {"seconds": meta.get("seconds")}
 
 
+@dataclass
+class Case:
+    """One process of a group: its command, where it saves, and how its counts are checked."""
+
+    name: str
+    cmd: list[str]
+    out: Path | None = None
+    truth: dict | None = None
+    by_name: bool = False
+    note: str = ""
+    size: int | None = None
+
+
 class Bench:
     def __init__(self, work: Path, repeat: int, procs: int, monai: bool = False) -> None:
         self.work, self.repeat, self.procs, self.monai = work, repeat, procs, monai
         self.runs: list[Run] = []
 
-    def case(self, group: str, name: str, cmd: list[str], out: Path | None, truth: dict | None,
-             by_name: bool = False, note: str = "", size: int | None = None) -> Run:
-        wall, cpu, rss = measure(cmd, self.repeat)
-        ok, info = ("-", {}) if truth is None or out is None else check(out, truth, by_name)
-        run = Run(group, name, wall, cpu, rss, ok, note)
-        if info.get("seconds") and size:
-            run.scan = info["seconds"]
-            run.note = (note + "; " if note else "") + (
-                f"scan {info['seconds']:.2f} s = {size / 2**20 / info['seconds']:.0f} MB/s")
-        self.runs.append(run)
-        print(f"  {name:44s} {wall:7.2f} s wall {cpu:7.2f} s CPU {rss:7.0f} MB  {ok} {run.note}",
-              flush=True)
-        return run
+    def group(self, group: str, cases: list[Case]) -> list[Run]:
+        """Every case ``repeat`` times, the cases taking turns (each round starts one further on, so
+        no case always runs first or after the same one); per case the median wall and CPU time, the
+        largest peak RSS, and the median scan time the ``.pt`` records. Counts are checked every run."""
+        print(f"{group}:", flush=True)
+        samples: dict[str, list[tuple[float, float, float, float | None]]] = {c.name: [] for c in cases}
+        loads = [os.getloadavg()[0]]
+        for round_ in range(self.repeat):
+            shift = round_ % len(cases)
+            for case in cases[shift:] + cases[:shift]:
+                wall, cpu, rss = measure(case.cmd)
+                ok, info = ("-", {}) if case.truth is None or case.out is None else check(
+                    case.out, case.truth, case.by_name)
+                samples[case.name].append((wall, cpu, rss, info.get("seconds")))
+                print(f"  round {round_ + 1}: {case.name:48s} {wall:7.2f} s wall {cpu:7.2f} s CPU {rss:6.0f} MB "
+                      f"{ok}", flush=True)
+            loads.append(os.getloadavg()[0])
+        runs = []
+        for case in cases:
+            got = samples[case.name]
+            walls = [g[0] for g in got]
+            scans = [g[3] for g in got if g[3]]
+            run = Run(group, case.name, statistics.median(walls), statistics.median(g[1] for g in got),
+                      max(g[2] for g in got), "-" if case.truth is None else "ok", case.note)
+            run.extra = {"walls": walls, "loads": loads}
+            if scans and case.size:
+                run.scan = statistics.median(scans)
+                run.note = (case.note + "; " if case.note else "") + (
+                    f"scan {run.scan:.2f} s = {case.size / 2**20 / run.scan:.0f} MB/s")
+            runs.append(run)
+        print(f"  (load average {', '.join(f'{x:.1f}' for x in loads)})", flush=True)
+        self.runs += runs
+        return runs
 
     def out(self, name: str) -> Path:
         return self.work / f"{name}.pt"
 
+    def peers(self, table, path: Path, truth: dict, by_name: bool = False) -> list[Case]:
+        cases = []
+        for peer, title in table:
+            if peer in OPTIONAL_PEERS and not _importable(OPTIONAL_PEERS[peer]):
+                print(f"  ({title}: {OPTIONAL_PEERS[peer]} is not installed)")
+                continue
+            cases.append(Case(title, [*PEERS, peer, str(path), str(self.out(peer))], self.out(peer), truth,
+                              by_name))
+        return cases
+
     # ------------------------------------------------------------------------------------------- cases
 
-    def csv(self, rows: int) -> None:
+    def csv(self, rows: int, slow_peers: bool = True) -> None:
         label = f"wide CSV {rows:,} rows x 50"
         path = self.work / f"wide_{rows}.csv"
         truth = gen.wide_csv(path, rows)
         size = path.stat().st_size
-        group = f"{label} ({size / 1e6:.0f} MB)"
-        print(f"{group}:", flush=True)
-        self.case(group, "bceweights compute", [*BCEWEIGHTS, "compute", str(path), "-q", "-o",
-                                                str(self.out("bw"))], self.out("bw"), truth, size=size)
-        if _has_flag("--no-cooccurrence"):
-            self.case(group, "bceweights compute --no-cooccurrence", [*BCEWEIGHTS, "compute", str(path), "-q",
-                      "--no-cooccurrence", "-o", str(self.out("bwn"))], self.out("bwn"), truth, size=size)
-        for peer, title in (("arrow_floor", "floor: pyarrow read_csv (int8, label cols) + sums"),
-                            ("arrow_plain", "pyarrow read_csv(path) + sums"),
-                            ("pandas_sum", "pandas read_csv + sum"),
-                            ("sklearn_weights", "scikit-learn compute_class_weight per column"),
-                            ("polars_sum", "polars scan_csv + sum (streaming)"),
-                            ("duckdb_sum", "DuckDB read_csv_auto + sum")):
-            if peer in OPTIONAL_PEERS and not _importable(OPTIONAL_PEERS[peer]):
-                print(f"  ({title}: {OPTIONAL_PEERS[peer]} is not installed)")
-                continue
-            self.case(group, title, [*PEERS, peer, str(path), str(self.out(peer))], self.out(peer), truth)
+        cases = [Case("bceweights compute", [*BCEWEIGHTS, "compute", str(path), "-q", "-o", str(self.out("bw"))],
+                      self.out("bw"), truth, size=size)]
+        table = [("polars_sum", "polars scan_csv + sum (streaming)"),
+                 ("duckdb_sum", "DuckDB read_csv_auto + sum"),
+                 ("pandas_sum", "pandas read_csv + sum"),
+                 ("arrow_floor", "pyarrow read_csv (int8, label cols) + sums"),
+                 ("arrow_plain", "pyarrow read_csv(path) + sums")]
+        if slow_peers:  # 15 s a run at 1M rows, 47 s at 4M
+            table.append(("sklearn_weights", "scikit-learn compute_class_weight per column"))
+        self.group(f"{label} ({size / 1e6:.0f} MB)", cases + self.peers(table, path, truth))
+        self.scan(path, {}, truth)
         path.unlink()
+
+    def scan(self, path: Path, options: dict, truth: dict) -> None:
+        """The reader's scan alone, in one process (``bceweights.count``: read, label-table kernel on two
+        threads, counts with co-occurrence; no start-up, no torch), against the same reader with the
+        kernel off (Arrow parses every chunk): medians of ``repeat`` after one warm-up run."""
+        size = path.stat().st_size
+        for kernel in (True, False):
+            # One BLAS thread, as the CLI sets it (this module has loaded NumPy, so the child must get
+            # it from its environment).
+            out = subprocess.run([sys.executable, __file__, "--scan-only", str(path), json.dumps(options),
+                                  "1" if kernel else "0", str(self.repeat)], capture_output=True, text=True,
+                                 env={**os.environ, "OPENBLAS_NUM_THREADS": "1"})
+            if out.returncode != 0:
+                raise RuntimeError(out.stderr[-2000:])
+            got = json.loads(out.stdout)
+            # Label lists hold only the classes met, sorted by name: compare the positive counts as sets.
+            if sorted(p for p in got["pos"] if p) != sorted(float(p) for p in truth["pos"] if p):
+                raise AssertionError(f"{path.name}: in-process counts differ from the truth")
+            wall, cpu = statistics.median(got["walls"]), statistics.median(got["cpus"])
+            name = "in process: bceweights.count" + ("" if kernel else ", kernel off (Arrow parses)")
+            run = Run(f"scan in process, {path.name}", name, wall, cpu, got["rss"], "ok",
+                      f"{size / 2**20 / wall:.0f} MB/s; runs {', '.join(f'{w:.2f}' for w in got['walls'])}")
+            self.runs.append(run)
+            print(f"  {name:48s} {wall:7.2f} s wall {cpu:7.2f} s CPU  {size / 2**20 / wall:6.0f} MB/s", flush=True)
 
     def lists(self, rows: int) -> None:
         path = self.work / f"lists_{rows}.csv"
         truth = gen.list_csv(path, rows)
-        group = f"label-list CSV {rows:,} rows ({path.stat().st_size / 1e6:.0f} MB)"
-        print(f"{group}:", flush=True)
-        self.case(group, "bceweights compute --list-column", [*BCEWEIGHTS, "compute", str(path), "-q",
-                  "--list-column", "labels", "-o", str(self.out("bwl"))], self.out("bwl"), truth,
-                  by_name=True, size=path.stat().st_size)
-        for peer, title in (("pandas_lists", "pandas str.split + counting"),
-                            ("polars_lists", "polars str.split + explode + count (streaming)"),
-                            ("duckdb_lists", "DuckDB string_split + unnest + count")):
-            if peer in OPTIONAL_PEERS and not _importable(OPTIONAL_PEERS[peer]):
-                print(f"  ({title}: {OPTIONAL_PEERS[peer]} is not installed)")
-                continue
-            self.case(group, title, [*PEERS, peer, str(path), str(self.out(peer))], self.out(peer), truth,
-                      by_name=True)
+        size = path.stat().st_size
+        cases = [Case("bceweights compute --list-column", [*BCEWEIGHTS, "compute", str(path), "-q",
+                      "--list-column", "labels", "-o", str(self.out("bwl"))], self.out("bwl"), truth,
+                      by_name=True, size=size)]
+        table = [("polars_lists", "polars str.split + explode + count (streaming)"),
+                 ("duckdb_lists", "DuckDB string_split + unnest + count"),
+                 ("pandas_lists", "pandas str.split + counting")]
+        self.group(f"label-list CSV {rows:,} rows ({size / 1e6:.0f} MB)",
+                   cases + self.peers(table, path, truth, by_name=True))
+        self.scan(path, {"list_column": "labels"}, truth)
         path.unlink()
 
     def npy(self, nbytes: int) -> None:
         path = self.work / "labels.npy"
         truth = gen.npy(path, nbytes)
         size = path.stat().st_size
-        group = f"[N, 50] uint8 .npy ({size / 1e6:.0f} MB)"
-        print(f"{group}:", flush=True)
-        self.case(group, "bceweights compute", [*BCEWEIGHTS, "compute", str(path), "-q", "-o",
-                  str(self.out("bwa"))], self.out("bwa"), truth, size=size)
-        self.case(group, "numpy load + sum(axis=0)", [*PEERS, "numpy_npy", str(path),
-                  str(self.out("np"))], self.out("np"), truth)
-        self.case(group, "numpy mmap + sum(axis=0)", [*PEERS, "numpy_mmap", str(path),
-                  str(self.out("npm"))], self.out("npm"), truth)
+        self.group(f"[N, 50] uint8 .npy ({size / 1e6:.0f} MB)", [
+            Case("bceweights compute", [*BCEWEIGHTS, "compute", str(path), "-q", "-o", str(self.out("bwa"))],
+                 self.out("bwa"), truth, size=size),
+            Case("numpy load + sum(axis=0)", [*PEERS, "numpy_npy", str(path), str(self.out("np"))],
+                 self.out("np"), truth),
+            Case("numpy mmap + sum(axis=0)", [*PEERS, "numpy_mmap", str(path), str(self.out("npm"))],
+                 self.out("npm"), truth)])
         path.unlink()
 
     def masks(self, count: int) -> None:
@@ -230,31 +288,45 @@ class Bench:
         truth = gen.png_masks(folder, count, processes=self.procs)
         print(f"  (generated {count} masks in {time.perf_counter() - started:.1f} s)")
         size = sum(p.stat().st_size for p in folder.iterdir())
-        group = f"{count:,} PNG index masks 512x512, {self.procs} processes"
-        print(f"{group}:", flush=True)
         files = str(folder / "*.png")
         procs = str(self.procs)
-        self.case(group, "bceweights compute", [*BCEWEIGHTS, "compute", files, "-q", "--mask-mode", "index",
-                  "--num-classes", "6", "--workers", procs, "-o", str(self.out("bwm"))], self.out("bwm"),
-                  truth, size=size)
-        self.case(group, "floor: Pillow decode only", [*PEERS, "pillow_decode", str(folder),
-                  str(self.out("pil")), "--procs", procs], None, None)
-        self.case(group, "Pillow decode + histogram", [*PEERS, "pillow_hist", str(folder),
-                  str(self.out("pilh")), "--procs", procs], self.out("pilh"), truth)
+        cases = [Case("bceweights compute", [*BCEWEIGHTS, "compute", files, "-q", "--mask-mode", "index",
+                      "--num-classes", "6", "--workers", procs, "-o", str(self.out("bwm"))], self.out("bwm"),
+                      truth, size=size),
+                 Case("floor: Pillow decode only", [*PEERS, "pillow_decode", str(folder), str(self.out("pil")),
+                                                    "--procs", procs]),
+                 Case("Pillow decode + histogram", [*PEERS, "pillow_hist", str(folder), str(self.out("pilh")),
+                                                    "--procs", procs], self.out("pilh"), truth)]
         if self.monai and _importable("monai"):
-            self.case(group, "MONAI LoadImage + torch.bincount", [*PEERS, "monai_hist", str(folder),
-                      str(self.out("monai")), "--procs", procs], self.out("monai"), truth)
+            cases.append(Case("MONAI LoadImage + torch.bincount", [*PEERS, "monai_hist", str(folder),
+                              str(self.out("monai")), "--procs", procs], self.out("monai"), truth))
+        self.group(f"{count:,} PNG index masks 512x512, {self.procs} processes", cases)
         shutil.rmtree(folder)
 
     def help(self) -> None:
-        group = "start-up"
-        print(f"{group}:", flush=True)
         heavy = _heavy_imports([*BCEWEIGHTS, "--help"])
         exe = shutil.which("bceweights")
         cmd = [exe, "--help"] if exe else [*BCEWEIGHTS, "--help"]
-        self.case(group, "bceweights --help", cmd, None, None,
-                  note="heavy imports: " + (", ".join(heavy) if heavy else "none"))
-        self.case(group, "python -c pass (interpreter alone)", [sys.executable, "-c", "pass"], None, None)
+        sample = HERE.parent / "sample_data" / "chest_xray_labels.csv"
+        truth = _sample_truth(sample)
+        self.group("start-up", [
+            Case("bceweights --help", cmd, note="heavy imports: " + (", ".join(heavy) if heavy else "none")),
+            Case("python -c pass (interpreter alone)", [sys.executable, "-c", "pass"]),
+            Case("bceweights compute, 700-row sample CSV", [*BCEWEIGHTS, "compute", str(sample), "-q", "-o",
+                 str(self.out("sample"))], self.out("sample"), truth, note="with the loss checks"),
+            Case("floor: python -c 'import torch; torch.save(...)'", [sys.executable, "-c",
+                 f"import torch; torch.save({{'pos_count': torch.zeros(14)}}, {str(self.out('bare'))!r})"],
+                 note="interpreter, torch, save")])
+
+
+def _sample_truth(path: Path) -> dict:
+    """The sample CSV's counts by a plain reading (every 0/1 column), for the start-up group's check."""
+    import csv
+
+    with open(path, newline="", encoding="utf-8") as fh:
+        rows = list(csv.DictReader(fh))
+    names = [n for n in rows[0] if all(r[n] in ("0", "1") for r in rows)]
+    return {"classes": names, "pos": [sum(int(r[n]) for r in rows) for n in names], "rows": len(rows)}
 
 
 def _has_flag(flag: str) -> bool:
@@ -328,11 +400,41 @@ def _compile_package() -> None:
     compileall.compile_dir(str(Path(bceweights.__file__).parent), quiet=1)
 
 
+def _scan_only(path: str, options: str, kernel: str, repeat: str) -> None:
+    """Child of :meth:`Bench.scan`: time ``bceweights.count`` in this process, print JSON."""
+    import resource
+
+    from bceweights import count
+    from bceweights.tables import layout
+
+    if kernel == "0":
+        layout.FAST_GIVE_UP = 0
+    kwargs = json.loads(options)
+    count(path, **kwargs)  # warm: the page cache, imports, the scan's thread pool
+    walls, cpus = [], []
+    for _ in range(int(repeat)):
+        before = resource.getrusage(resource.RUSAGE_SELF)
+        started = time.perf_counter()
+        counts = count(path, **kwargs)
+        walls.append(time.perf_counter() - started)
+        after = resource.getrusage(resource.RUSAGE_SELF)
+        cpus.append(after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime)
+    # VmHWM, not ru_maxrss: Linux carries a parent's peak into ru_maxrss across fork and exec.
+    with open("/proc/self/status", encoding="ascii") as fh:
+        rss = next(int(line.split()[1]) for line in fh if line.startswith("VmHWM")) / 1024
+    print(json.dumps({"walls": walls, "cpus": cpus, "rss": rss, "pos": counts.pos.tolist()}))
+
+
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["--scan-only"]:
+        _scan_only(*argv[1:5])
+        return 0
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="a tenth of the sizes")
     parser.add_argument("--only", default=",".join(GROUPS), help=f"comma-separated, of {', '.join(GROUPS)}")
-    parser.add_argument("--repeat", type=int, default=1, help="runs per case; the best wall time is kept")
+    parser.add_argument("--repeat", type=int, default=3,
+                        help="rounds: every case runs once a round, the cases taking turns; medians are kept")
     parser.add_argument("--procs", type=int, default=os.cpu_count() or 2, help="processes for masks")
     parser.add_argument("--monai", action="store_true",
                         help="also run MONAI's LoadImage on the masks (slow: ~13x Pillow's CPU time)")
@@ -357,7 +459,7 @@ def main(argv: list[str] | None = None) -> int:
                 bench.help()
             if "csv" in only:
                 bench.csv(1_000_000 // scale)
-                bench.csv(4_000_000 // scale)
+                bench.csv(4_000_000 // scale, slow_peers=False)
             if "lists" in only:
                 bench.lists(1_000_000 // scale)
             if "npy" in only:

@@ -272,7 +272,8 @@ def test_every_pt_we_write_loads_with_weights_only(cli, tmp_path):
     labels = tmp_path / "labels.csv"
     labels.write_text("a,b,c\n1,0,-1\n0,0.5,1\n1,,0\n")
     out = tmp_path / "w.pt"
-    assert cli("compute", labels, "-o", out, "-q").exit_code == 0
+    # Soft labels are counted in named columns only (detection takes 0/1, -1 and blanks).
+    assert cli("compute", labels, "--columns", "a,b,c", "-o", out, "-q").exit_code == 0
     data = torch.load(out, weights_only=True)
     assert data["classes"] == ["a", "b", "c"]
     assert data["pos_count"].dtype == torch.float64 and data["pos_weight"].dtype == torch.float32

@@ -166,8 +166,8 @@ def test_truncated_gzip(cli):
     data = gzip.compress(OK.encode() * 50)
     write("cut.csv.gz", data[: len(data) // 2])
     assert error_line(cli("compute", "cut.csv.gz")) == (
-        "Error: cut.csv.gz: the gzip file is truncated or corrupt (Compressed file ended before the "
-        "end-of-stream marker was reached) (hint: download or copy the file again)")
+        "Error: cut.csv.gz: the gzip data is truncated (hint: the file was cut short in transfer or "
+        "storage; fetch it again)")
 
 
 def test_truncated_gzip_past_the_sample(cli, monkeypatch):
@@ -178,9 +178,9 @@ def test_truncated_gzip_past_the_sample(cli, monkeypatch):
     body = "\n".join(",".join(map(str, r)) for r in rng.integers(0, 2, (20000, 3)))
     data = gzip.compress(("a,b,c\n" + body + "\n").encode())
     write("cut.csv.gz", data[: len(data) // 2])
-    line = error_line(cli("compute", "cut.csv.gz"))
-    assert line.startswith("Error: cut.csv.gz: the gzip file is truncated or corrupt (")
-    assert line.endswith("(hint: download or copy the file again)")
+    assert error_line(cli("compute", "cut.csv.gz")) == (
+        "Error: cut.csv.gz: the gzip data is truncated (hint: the file was cut short in transfer or "
+        "storage; fetch it again)")
 
 
 def test_duplicate_column_names(cli):

@@ -60,7 +60,8 @@ def test_wide_fields_booleans_and_nested_objects_are_detected(tmp_path):
     counts = count(path)
     assert counts.classes == ["labels.cat", "labels.dog", "flag"]
     assert counts.pos.tolist() == [15, 10, 8] and counts.samples == 30
-    assert "other columns: id, score" in " ".join(counts.notes)
+    assert ("skipped 2 (id-like, or values other than 0/1, -1 and blank; name the label columns with "
+            "--columns): id, score") in " ".join(counts.notes)
 
 
 def test_a_field_null_at_first_takes_its_later_type(tmp_path):

@@ -600,7 +600,7 @@ def test_compute_takes_the_value_policy_as_keywords():
     path = write("u.csv", "a,b\n1,-1\n0,1\n-1,\n1,0\n")
     ones = bceweights.count(path, uncertain="positive", missing="ignore")
     assert ones.pos.tolist() == [3.0, 2.0] and ones.neg.tolist() == [1.0, 1.0]
-    binary = bceweights.count(write("s.csv", "a\n0.2\n0.7\n0.5\n"), binarize=0.5)
+    binary = bceweights.count(write("s.csv", "a\n0.2\n0.7\n0.5\n"), columns="a", binarize=0.5)
     assert binary.pos.tolist() == [2.0] and binary.neg.tolist() == [1.0]
 
 

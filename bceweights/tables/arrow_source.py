@@ -148,9 +148,10 @@ class ArrowSource(TableSource):
     def first_data_line(self) -> int:
         return 1
 
-    def batches(self, columns: list[str], types: dict[str, pa.DataType],
-                block_size: int | None = None) -> Iterator[tuple[pa.RecordBatch, int]]:
-        """(batch of ``columns`` cast to ``types``, bytes read so far), file after file."""
+    def batches(self, columns: list[str], types: dict[str, pa.DataType], block_size: int | None = None,
+                fast=None) -> Iterator[tuple[pa.RecordBatch, int]]:
+        """(batch of ``columns`` cast to ``types``, bytes read so far), file after file (``fast``, the
+        kernels of delimited text, does not apply)."""
         done_before = 0
         for name in self.files:
             path = as_path(name)

@@ -303,9 +303,10 @@ class JsonSource(TableSource):
 
     # -- batches --------------------------------------------------------------------------------------
 
-    def batches(self, columns: list[str], types: dict[str, pa.DataType],
-                block_size: int | None = None) -> Iterator[tuple[pa.RecordBatch, int]]:
-        """(batch of ``columns`` cast to ``types``, bytes read so far)."""
+    def batches(self, columns: list[str], types: dict[str, pa.DataType], block_size: int | None = None,
+                fast=None) -> Iterator[tuple[pa.RecordBatch, int]]:
+        """(batch of ``columns`` cast to ``types``, bytes read so far; ``fast``, the kernels of delimited
+        text, does not apply)."""
         missing = [c for c in columns if c not in self.roots]
         if missing:
             raise InputError(f"{self.path}: no field {missing[0]!r}; the fields are: {', '.join(self.names)}")

@@ -3,7 +3,8 @@ settled once per file from its header and first block, and the label batches bui
 
 * **wide** multi-hot: one column per class holding 0/1 (or soft values, -1, blanks; see
   :mod:`bceweights.policy`). Columns come from ``--columns``, ``--classes-file`` or are detected: the
-  numeric columns whose values in the first block are all in {-1} ∪ [0, 1], skipping id-like columns;
+  columns whose values in the first block are all 0, 1, -1 or blank, skipping id-like columns (a
+  column of fractions is a feature, never a soft label: soft labels are counted in named columns);
 * **label lists**: ``--list-column`` holding ``A|B|C`` (separator detected among ``|``, ``;``, ``,``
   and space); a label repeated within a row counts once;
 * **one class per row**: ``--class-column``; each distinct value is a class, one-vs-rest;
@@ -27,7 +28,7 @@ import pyarrow.compute as pc
 from ..classnames import read_classes_file
 from ..counts import SparseLabels
 from ..errors import InputError, OptionsError, UsageError
-from ..policy import apply_policy
+from ..policy import apply_policy, format_value
 from ..readers.base import LabelBatch
 from ..spec import InputSpec
 from . import source
@@ -72,7 +73,8 @@ class Layout:
     ``columns``/``classes``: the wide layout's label columns and their class names (a classes file may
     rename them); ``column``: the label-list or class column; ``separator``: the list separator, given
     or guessed from the first rows; ``where``: ``--where`` as (column, values); ``notes``: what was
-    detected, for the report (carried by the first batch)."""
+    detected, for the report (carried by the first batch); ``detected``: the label columns were
+    detected from their first values (0/1, -1, blank), so a soft value later is an error."""
 
     kind: str
     columns: tuple[str, ...] = ()
@@ -83,6 +85,7 @@ class Layout:
     notes: tuple[str, ...] = ()
     #: The label-list column is a list column of the file (Parquet, Arrow, JSON): no separator.
     native: bool = False
+    detected: bool = False
 
     @property
     def where_map(self) -> dict[str, list[str]]:
@@ -103,7 +106,7 @@ def settle(src: TableSource, spec: InputSpec) -> Layout:
     if kind == "wide":
         columns, classes, skipped = wide_columns(src, spec, where)
         return Layout("wide", tuple(columns), tuple(classes), where=frozen_where,
-                      notes=detection_notes(src, columns, skipped))
+                      notes=detection_notes(src, columns, skipped), detected=skipped is not None)
     flag = "--list-column" if kind == "list" else "--class-column"
     column = column_of(src, spec.list_column if kind == "list" else spec.class_column)
     require_columns(src, [column], flag)
@@ -211,7 +214,7 @@ def _is_label_like(name: str, column: pa.Array) -> bool:
     if ID_LIKE.search(name):
         return False
     values = numbers(column.drop_null()).astype(np.float64)
-    labels = (values == -1) | ((values >= 0) & (values <= 1))
+    labels = (values == -1) | (values == 0) | (values == 1)
     if labels.all():
         return True
     # A 0/1 column with a few stray integers (a 2 where a tag was repeated) is a label column with bad
@@ -258,8 +261,15 @@ def detection_notes(src: TableSource, columns: list[str], skipped: list[str] | N
     the Dask planner both add it."""
     if skipped is None:
         return ()
-    return (f"{src.path.name}: label columns detected: {', '.join(columns)}"
-            + (f"; other columns: {', '.join(skipped)}" if skipped else ""),)
+    return (f"{src.path.name}: label columns detected: {_listed(columns)}"
+            + (f"; skipped {len(skipped)} (id-like, or values other than 0/1, -1 and blank; name the label "
+               f"columns with --columns): {_listed(skipped)}" if skipped else ""),)
+
+
+def _listed(names: list[str], most: int = 12) -> str:
+    if len(names) <= most:
+        return ", ".join(names)
+    return f"{', '.join(names[:most - 2])}, ... {', '.join(names[-2:])}"
 
 
 def wide_batches(src: TableSource, layout: Layout, spec: InputSpec) -> Iterator[LabelBatch]:
@@ -269,7 +279,15 @@ def wide_batches(src: TableSource, layout: Layout, spec: InputSpec) -> Iterator[
     line = src.first_data_line
     plain = not spec.policy.ignore_values and spec.policy.binarize is None
     nothing = np.zeros(len(columns))
-    for batch, done in src.batches(columns + [c for c in where if c not in columns], types):
+    fast = _wide_scanner(src, layout, spec)
+    for item, done in src.batches(columns + [c for c in where if c not in columns], types, fast=fast):
+        if isinstance(item, source.Scanned):
+            rows = np.arange(line, line + item.rows)
+            line += item.rows
+            yield _scanned_batch(item.value, rows, done, classes, notes, plain, spec, src, columns)
+            notes = ()
+            continue
+        batch = item
         n = batch.num_rows
         rows = np.arange(line, line + n)
         line += n
@@ -287,11 +305,82 @@ def wide_batches(src: TableSource, layout: Layout, spec: InputSpec) -> Iterator[
         keep = row_filter(batch, where)
         if keep is not None:
             values, rows = values[keep], rows[keep]
+        if layout.detected and spec.policy.binarize is None:
+            _refuse_fractions(values, columns, rows, src)
         result = apply_policy(values, spec.policy, columns=columns, row_numbers=rows, source=str(src.path))
         yield LabelBatch(result.labels, classes, rows, done, result.missing, result.uncertain, notes)
         notes = ()
     if line == src.first_data_line and src.empty_is_error:
         raise InputError(f"{src.path}: the table has a header but no rows")
+
+
+#: A fast scanner that declines this many chunks in a row is not asked again for the file: a file of
+#: soft labels or quoted fields would otherwise pay a failed scan on every chunk.
+FAST_GIVE_UP = 3
+
+
+def _scan_threads(spec: InputSpec) -> int:
+    """Threads for a chunk's scan: two on two cores or more (each half of a chunk on its own core)."""
+    return max(1, min(2, spec.worker_count()))
+
+
+def _wide_scanner(src: TableSource, layout: Layout, spec: InputSpec):
+    """The label-table kernel for this file's chunks (``fastscan.scan_wide``), or None where Arrow
+    reads every chunk (Parquet, ``--where``)."""
+    # The kernels know '"' quoting only: another quote character (or none) goes through Arrow.
+    if src.parquet or layout.where or not src.delimiter or getattr(src, "quote", '"') != '"':
+        return None
+    from .. import fastscan
+
+    fields = [src.names.index(c) for c in layout.columns]
+    if len(set(fields)) != len(fields):
+        return None
+    delimiter, num_fields, threads = src.delimiter.encode("utf-8"), len(src.names), _scan_threads(spec)
+    declined = 0
+
+    def scan(text: bytes) -> source.Scanned | None:
+        nonlocal declined
+        if declined >= FAST_GIVE_UP:
+            return None
+        # -1 and blanks are read too: the value policy decides about them, as on Arrow's path.
+        block = fastscan.scan_wide(text, delimiter=delimiter, num_fields=num_fields, label_fields=fields,
+                                   allow_uncertain=True, allow_blank=True, threads=threads)
+        if block is None:
+            declined += 1
+            return None
+        declined = 0
+        return source.Scanned(block, len(block))
+
+    return scan
+
+
+def _scanned_batch(block: np.ndarray, rows: np.ndarray, done: int, classes: list[str], notes, plain: bool,
+                   spec: InputSpec, src: TableSource, columns: list[str]) -> LabelBatch:
+    """A kernel's int8 block (0, 1, -1 and BLANK) as a label batch: plain 0/1 as they are, else as the
+    float64 values Arrow's path reads (-1, NaN for a blank) through the value policy."""
+    from ..fastscan import BLANK
+
+    if plain and (len(block) == 0 or block.min() >= 0):
+        nothing = np.zeros(len(columns))
+        return LabelBatch(block.view(np.uint8), classes, rows, done, nothing, nothing.copy(), notes)
+    values = block.astype(np.float64)
+    values[block == BLANK] = np.nan
+    result = apply_policy(values, spec.policy, columns=columns, row_numbers=rows, source=str(src.path))
+    return LabelBatch(result.labels, classes, rows, done, result.missing, result.uncertain, notes)
+
+
+def _refuse_fractions(values: np.ndarray, columns: list[str], rows: np.ndarray, src: TableSource) -> None:
+    """Detected label columns hold 0/1, -1 and blanks: a fraction further on means the detection
+    took a feature column for labels, or the labels are soft, which only named columns count."""
+    fractional = np.isfinite(values) & (np.floor(values) != values)
+    if not fractional.any():
+        return
+    row, col = (int(i[0]) for i in np.nonzero(fractional))
+    raise InputError(
+        f"{src.path}: column '{columns[col]}', row {int(rows[row])}: value {format_value(values[row, col])} "
+        "in a column detected as 0/1 labels from its first rows",
+        hint="name the label columns with --columns (soft labels are counted only in columns named)",
+    )
 
 
 def numbers(column: pa.Array) -> np.ndarray:
@@ -354,47 +443,45 @@ def list_batches(src: TableSource, layout: Layout, spec: InputSpec, *, split: bo
     excluded = set(spec.exclude_columns) | dropped
     fixed = classes is not None or named is not None
     line = src.first_data_line
-    # Ids named by a classes file are numbers on purpose, and a native list is a list whatever it holds.
-    checked = named is not None or layout.native
-    for batch, done in src.batches([column] + [c for c in where if c != column], types):
-        rows = np.arange(line, line + batch.num_rows)
-        line += batch.num_rows
-        text = batch.column(column)
-        keep = row_filter(batch, where)
-        if keep is not None:
-            text = text.filter(pa.array(keep))
-            rows = rows[keep]
-        n = len(text)
-        if split and not checked:
-            checked = _reject_numeric_list(src, column, text, rows)
-        if layout.native:
-            parents = numbers(pc.list_parent_indices(text))
-            labels = pc.utf8_trim_whitespace(pc.list_flatten(text).cast(pa.string()))
-        elif split:
-            # A blank cell splits into a null list, which flattening drops: no fill_null needed.
-            lists = pc.split_pattern(text, separator)
-            parents = numbers(pc.list_parent_indices(lists))
-            labels = pc.utf8_trim_whitespace(pc.list_flatten(lists))
+    # Ids named by a classes file are numbers on purpose, and a native list is a list whatever it holds;
+    # the kernel reads chunks only once Arrow's path has checked that the cells are lists, not numbers.
+    checked = not split or named is not None or layout.native
+    fast = _list_scanner(src, layout, spec, lambda: checked) if split and not layout.native else None
+    for item, done in src.batches([column] + [c for c in where if c != column], types, fast=fast):
+        if isinstance(item, source.Scanned):
+            found = item.value
+            n = found.num_rows
+            rows = np.arange(line, line + n)
+            line += n
+            parents, local, names = found.rows, found.codes, found.names
+            if excluded and any(name in excluded for name in names):
+                keep = np.array([name not in excluded for name in names])
+                kept = np.flatnonzero(keep[local])
+                parents, local = parents.take(kept), (np.cumsum(keep) - 1)[local.take(kept)]
+                names = [name for name in names if name not in excluded]
         else:
-            parents = np.arange(n)
-            labels = pc.utf8_trim_whitespace(text.cast(pa.string()))
-        present = _nonblank(labels)
-        if excluded:
-            present = pc.and_(present, pc.invert(pc.is_in(labels, value_set=pa.array(sorted(excluded)))))
-        labels = labels.filter(present)
-        parents = parents[_bits(present)]
-        encoded = pc.dictionary_encode(labels)
-        names = encoded.dictionary.to_pylist()
+            rows = np.arange(line, line + item.num_rows)
+            line += item.num_rows
+            text = item.column(column)
+            keep = row_filter(item, where)
+            if keep is not None:
+                text = text.filter(pa.array(keep))
+                rows = rows[keep]
+            n = len(text)
+            if not checked:
+                checked = _reject_numeric_list(src, column, text, rows)
+            how = "native" if layout.native else separator if split else None
+            parents, local, names = _arrow_labels(text, how, excluded)
         new = [s for s in names if s not in code_of]
         if new and fixed:
             first = new[0]
-            row = int(rows[parents[np.flatnonzero(np.asarray(labels.to_pylist(), dtype=object) == first)[0]]])
+            row = int(rows[parents[np.flatnonzero(local == names.index(first))[0]]])
             raise unknown_label(src.path, row, first, named)
         for name in new:
             code_of[name] = len(known)
             known.append(name)
         remap = np.array([code_of[s] for s in names], dtype=np.int64)
-        codes = remap[numbers(encoded.indices)] if names else np.zeros(0, np.int64)
+        codes = remap[local] if names else np.zeros(0, np.int64)
         if len(known) > DENSE_LIST_CLASSES:
             # Sparse rows: memory follows the labels, not rows x classes (20,000 classes would be 328 MB
             # a dense block); a label repeated in a row counts once.
@@ -404,6 +491,60 @@ def list_batches(src: TableSource, layout: Layout, spec: InputSpec, *, split: bo
             yield LabelBatch(block, list(known), rows[start:start + len(block)], done)
     if line == src.first_data_line and src.empty_is_error:
         raise InputError(f"{src.path}: the table has a header but no rows")
+
+
+def _arrow_labels(text: pa.Array, separator: str | None,
+                  excluded: set[str]) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """(each label's row, its code, the codes' names) of a column of label lists (split at
+    ``separator``; ``"native"``: a list column of the file, Parquet/Arrow/JSON) or of single labels
+    (``None``), trimmed, blanks and ``excluded`` dropped."""
+    if separator == "native":
+        parents = numbers(pc.list_parent_indices(text))
+        labels = pc.utf8_trim_whitespace(pc.list_flatten(text).cast(pa.string()))
+    elif separator is not None:
+        # A blank cell splits into a null list, which flattening drops: no fill_null needed.
+        lists = pc.split_pattern(text, separator)
+        parents = numbers(pc.list_parent_indices(lists))
+        labels = pc.utf8_trim_whitespace(pc.list_flatten(lists))
+    else:
+        parents = np.arange(len(text))
+        labels = pc.utf8_trim_whitespace(text.cast(pa.string()))
+    present = _nonblank(labels)
+    if excluded:
+        present = pc.and_(present, pc.invert(pc.is_in(labels, value_set=pa.array(sorted(excluded)))))
+    labels = labels.filter(present)
+    parents = parents[_bits(present)]
+    encoded = pc.dictionary_encode(labels)
+    names = encoded.dictionary.to_pylist()
+    local = numbers(encoded.indices) if names else np.zeros(0, np.int64)
+    return parents, local, names
+
+
+def _list_scanner(src: TableSource, layout: Layout, spec: InputSpec, checked):
+    """The label-list kernel for this file's chunks (``fastscan.scan_lists``) once ``checked()``, or
+    None where Arrow reads every chunk (Parquet, ``--where``, a separator of several characters)."""
+    if src.parquet or layout.where or not src.delimiter or getattr(src, "quote", '"') != '"' \
+            or len(layout.separator.encode("utf-8")) != 1:
+        return None
+    from .. import fastscan
+
+    delimiter, separator = src.delimiter.encode("utf-8"), layout.separator.encode("utf-8")
+    field, num_fields, threads = src.names.index(layout.column), len(src.names), _scan_threads(spec)
+    declined = 0
+
+    def scan(text: bytes) -> source.Scanned | None:
+        nonlocal declined
+        if declined >= FAST_GIVE_UP or not checked():
+            return None
+        found = fastscan.scan_lists(text, delimiter=delimiter, num_fields=num_fields, list_field=field,
+                                    separator=separator, threads=threads)
+        if found is None:
+            declined += 1
+            return None
+        declined = 0
+        return source.Scanned(found, found.num_rows)
+
+    return scan
 
 
 def _reject_numeric_list(src: TableSource, column: str, text: pa.Array, rows: np.ndarray) -> bool:

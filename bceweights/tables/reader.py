@@ -77,7 +77,9 @@ class TableReader(Reader):
         from .names import dataset_spec
         from .source import byte_blocks, row_group_runs
 
-        layout_kind(spec)  # two layouts at once fail before any file is opened
+        # Two layouts at once fail before any file is opened (InputSpec.check refused the other usage
+        # mistakes, a delimiter of several characters, a column both chosen and excluded).
+        layout_kind(spec)
         partitions: list[Partition] = []
         for number, path in enumerate(files):
             src = self.open(path, spec)
@@ -184,8 +186,8 @@ class TableReader(Reader):
             return ParquetSlice(src.path, True, list(src.names), size=src.size, start=block.start,
                                 stop=block.stop, rows_before=block.extra)
         return CsvBlock(src.path, False, list(src.names), src.delimiter, False, None, src.size,
-                        start=block.start, stop=block.stop, data_start=block.extra, rows_before=rows_before,
-                        file_header=src.header, quote=src.quote)
+                        first_line=src.first_line, start=block.start, stop=block.stop, data_start=block.extra,
+                        rows_before=rows_before, file_header=src.header, quote=src.quote)
 
     def _batches(self, src: TableSource, layout: Layout, spec: InputSpec,
                  classes: list[str] | None = None) -> Iterator[LabelBatch]:
