@@ -82,11 +82,35 @@ def cli_markdown() -> str:
            "Every command's `--help`, as printed at a width of "
            f"{WIDTH} columns. Exit codes: 0 success; 1 bad data or a failed check (one line "
            "`Error: ...` on stderr); 2 usage error.\n"]
-    for path, _command in _commands(root):
+    for path, command in _commands(root):
         title = " ".join(("bceweights", *path))
         out.append(f"## `{title}`\n")
         out.append("```text\n" + help_text(*path) + "```\n")
+        details = _details(command)
+        if details:
+            out.append(f"### `{title}`: the options in detail\n")
+            out.append(details)
     return "\n".join(out)
+
+
+def _details(command: Any) -> str:
+    """Each option's full text (``--help`` shows one line), by panel: what docs/cli.md adds."""
+    from .cli.help import PANELS
+
+    lines: list[str] = []
+    panel = None
+    for param in command.params:
+        details = getattr(param, "details", None)
+        if not details or not param.opts[0].startswith("-"):
+            continue
+        if param.rich_help_panel != panel:
+            panel = param.rich_help_panel
+            lines.append(f"\n**{panel}**\n" if panel in PANELS else "")
+        flags = ", ".join(f"`{o}`" for o in param.opts)
+        value = f" `{param.metavar}`" if param.metavar else ""
+        text = re.sub(r"\[/?cyan\]", "`", " ".join(details.split())).replace("\\[", "[")
+        lines.append(f"- {flags}{value}: {text}")
+    return "\n".join(lines).strip("\n") + "\n" if lines else ""
 
 
 # ---------------------------------------------------------------------------------------------------

@@ -346,8 +346,8 @@ def test_a_file_list_counts_a_line_twice_as_listed_with_a_note(cli):
 
 @pytest.mark.parametrize("args, message", [
     (["report"], "Missing argument 'WEIGHTS.pt'. (hint: bceweights report -h shows the usage)"),
-    (["validate", "w.pt"], "Missing argument 'labels'. (hint: bceweights validate -h shows the usage)"),
-    (["compute"], "Missing argument 'labels'. (hint: bceweights compute -h shows the usage)"),
+    (["validate", "w.pt"], "Missing argument 'LABELS'. (hint: bceweights validate -h shows the usage)"),
+    (["compute"], "Missing argument 'LABELS'. (hint: bceweights compute -h shows the usage)"),
     (["bogus"], "No such command 'bogus'. (hint: bceweights -h shows the usage)"),
     (["compute", "labels.csv", "--no-such"], "No such option: --no-such*(hint: bceweights compute -h shows the "
                                              "usage)"),

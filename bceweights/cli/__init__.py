@@ -30,6 +30,18 @@ class _Group(typer.core.TyperGroup):
     missing argument, an unknown option, a bad choice) are one ``Error: ...`` line and exit 2, like
     every other error, instead of a usage block and a framed panel."""
 
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        from .help import tidy_app
+
+        tidy_app(self)
+
+    def get_command(self, ctx, name):
+        from .help import tidy
+
+        command = super().get_command(ctx, name)
+        return tidy(command) if command is not None else None
+
     def parse_args(self, ctx, args):
         end = args.index("--") if "--" in args else len(args)
         if "--debug" in args[1:end]:
@@ -96,6 +108,7 @@ app = typer.Typer(
     no_args_is_help=True,
     rich_markup_mode="rich",
     pretty_exceptions_enable=False,
+    add_completion=False,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 
@@ -691,7 +704,7 @@ def compute(
     device: DeviceOpt = Device.cpu,
     spec: Any = None,
 ) -> None:
-    """Count labels, compute pos_weight and class weights, save them to a .pt and print the report.
+    """Count labels, compute pos_weight and class weights, save a .pt and print the report.
 
     Examples:
       [cyan]bceweights compute sample_data/chest_xray_labels.csv[/cyan]
@@ -759,8 +772,7 @@ def report_command(
     files: Any = None,
     quiet: QuietOpt = False,
 ) -> None:
-    """Print the class-imbalance report of a saved .pt again (and write its files), without re-reading
-    the labels.
+    """Print a saved .pt's report again, and write its files, without re-reading the labels.
 
     Examples:
       [cyan]bceweights report weights.pt --sort weight --top 20[/cyan]
