@@ -224,14 +224,7 @@ class Reader:
         if spec.cooccurrence:
             counts.track_cooccurrence()
         for path in partition.paths:
-            reported = 0
-            # Closed at once on any exception (Ctrl-C included), so a reader's threads end with it.
-            with closing(self.rows(as_path(path), spec)) as batches:
-                for batch in batches:
-                    counts.add_batch(batch)
-                    if progress is not None:
-                        progress(batch.done - reported)
-                        reported = batch.done
+            add_batches(counts, self.rows(as_path(path), spec), progress)
         return counts
 
     def finish(self, partial: Any, spec: InputSpec) -> Finished:
@@ -292,6 +285,18 @@ class Reader:
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.name!r}>"
+
+
+def add_batches(counts: Counts, batches, progress: Progress | None = None) -> None:
+    """Add a file's label batches into ``counts``, reporting the bytes each one advances; the batches
+    are closed at once on any exception (Ctrl-C included), so a reader's threads end with the loop."""
+    reported = 0
+    with closing(batches) as items:
+        for batch in items:
+            counts.add_batch(batch)
+            if progress is not None:
+                progress(batch.done - reported)
+                reported = batch.done
 
 
 @contextlib.contextmanager

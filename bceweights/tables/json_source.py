@@ -27,7 +27,7 @@ import pyarrow.json as pajson
 
 from ..errors import InputError
 from ..locations import arrow_file, open  # local paths and URLs alike
-from .source import TableSource, cast_batch
+from .source import TableSource, cast_batch, file_size
 
 CHUNK_BYTES = 1 << 22
 #: The first chunks are smaller: detecting label fields needs the first records only.
@@ -187,13 +187,7 @@ class JsonSource(TableSource):
 
     @classmethod
     def open_json(cls, path: Path) -> JsonSource:
-        if not path.exists():
-            raise InputError(f"{path}: no such file")
-        if path.is_dir():
-            raise InputError(f"{path}: is a directory, not a JSON file")
-        size = path.stat().st_size
-        if size == 0:
-            raise InputError(f"{path}: the file is empty")
+        size = file_size(path, "a JSON file")
         compression = _compression(path)
         probe = cls(path, False, [], size=size, compression=compression)
         head = b""

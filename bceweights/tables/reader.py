@@ -21,7 +21,7 @@ from ..readers.base import (
     Reader,
     SameClasses,
     TargetSample,
-    closing,
+    add_batches,
 )
 from ..spec import POLICY_OPTIONS, InputSpec
 
@@ -118,14 +118,7 @@ class TableReader(Reader):
             counts = Counts([])
             if spec.cooccurrence:
                 counts.track_cooccurrence()
-            reported = 0
-            # Closed at once on any exception (Ctrl-C included): the parser thread must not outlive it.
-            with closing(self._batches(src, context.layout, spec)) as batches:
-                for batch in batches:
-                    counts.add_batch(batch)
-                    if progress is not None:
-                        progress(batch.done - reported)
-                        reported = batch.done
+            add_batches(counts, self._batches(src, context.layout, spec), progress)
             return counts
 
         src = self._source(partition)

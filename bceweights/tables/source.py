@@ -40,6 +40,18 @@ DELIMITERS = (",", "\t", ";", "|", " ")
 NULL_VALUES = ["", "NA", "N/A", "NaN", "nan", "null", "NULL", "None"]
 
 
+def file_size(path: Path, what: str) -> int:
+    """The size of the file ``path``, which must exist, be a file (not a folder) and hold something."""
+    if not path.exists():
+        raise InputError(f"{path}: no such file")
+    if path.is_dir():
+        raise InputError(f"{path}: is a directory, not {what}")
+    size = path.stat().st_size
+    if size == 0:
+        raise InputError(f"{path}: the file is empty")
+    return size
+
+
 @dataclass
 class Scanned:
     """A chunk read by the caller's fast scanner instead of Arrow: what it returned, and its rows."""
@@ -71,13 +83,7 @@ class TableSource:
 
     @classmethod
     def open(cls, path: Path, spec: InputSpec) -> TableSource:
-        if not path.exists():
-            raise InputError(f"{path}: no such file")
-        if path.is_dir():
-            raise InputError(f"{path}: is a directory, not a label table")
-        size = path.stat().st_size
-        if size == 0:
-            raise InputError(f"{path}: the file is empty")
+        size = file_size(path, "a label table")
         if spec.format == "parquet" or path.name.lower().endswith((".parquet", ".pq")) or _is_parquet(path):
             import pyarrow.parquet as pq
 
