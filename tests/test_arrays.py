@@ -758,3 +758,10 @@ def test_the_checks_sample_of_a_reader_is_its_first_rows(tmp_path, fmt):
     assert sample.values.dtype == np.float32 and sample.values.tolist() == y[:3].tolist()
     assert sample.classes == ([f"c{j}" for j in range(3)] if fmt == "arff" else ["0", "1", "2"])
     assert sample.source == f"first 3 rows of {path}"
+
+
+def test_a_file_named_npy_that_is_not_an_array_says_so(tmp_path):
+    (tmp_path / "y.npy").write_text("not numpy")
+    with pytest.raises(InputError) as refused:
+        api.count(tmp_path / "y.npy")
+    assert refused.value.message == f"{tmp_path / 'y.npy'}: not a .npy file (it does not start with NumPy's magic bytes)"

@@ -199,11 +199,16 @@ class NpyReader(_ArrayFileReader):
     def open(self, path: Path, spec: InputSpec) -> _ArraySource:
         if spec.key is not None:
             raise UsageError(f"--key {spec.key}: a .npy file holds one array; --key is for .npz and .pt")
+        with reader_boundary(path, "the .npy file"), open(path, "rb") as fh:
+            magic = fh.read(6)
+        if magic[:4] == b"PK\x03\x04":  # np.load would open it as an NpzFile
+            raise InputError(f"{path}: is an .npz archive, not an .npy array", hint="pass --format npz")
+        if magic != b"\x93NUMPY":
+            # np.load would try it as a pickle and say so: the file is simply not an array.
+            raise InputError(f"{path}: not a .npy file (it does not start with NumPy's magic bytes)",
+                             hint="is it a label file of another format? pass --format")
         with reader_boundary(path, "the .npy file", also=_NUMPY_ERRORS):
             array = load_npy(path)  # a URL: rows read by range
-        if isinstance(array, np.lib.npyio.NpzFile):  # np.load opens a zip too, as an NpzFile
-            array.close()
-            raise InputError(f"{path}: is an .npz archive, not an .npy array", hint="pass --format npz")
         return _ArraySource(path, array, spec)
 
     def runs(self, path: Path, spec: InputSpec, block: int) -> list[tuple[int, int]] | None:
