@@ -764,4 +764,5 @@ def test_a_file_named_npy_that_is_not_an_array_says_so(tmp_path):
     (tmp_path / "y.npy").write_text("not numpy")
     with pytest.raises(InputError) as refused:
         api.count(tmp_path / "y.npy")
-    assert refused.value.message == f"{tmp_path / 'y.npy'}: not a .npy file (it does not start with NumPy's magic bytes)"
+    path = tmp_path / "y.npy"
+    assert refused.value.message == f"{path}: not a .npy file (it does not start with NumPy's magic bytes)"
